@@ -1,0 +1,48 @@
+//! HTTP dispatch: resolve the route, load the config, call the capability, and write JSON.
+
+use super::env::WorkerEnv;
+use crate::api_error::ApiError;
+use crate::config::Config;
+use crate::health;
+use crate::routes::{self, Route};
+use crate::store::Store;
+use serde::Serialize;
+use std::time::Duration;
+use worker::{Delay, Env, Request, Response};
+
+/// How long a health check waits for PostgREST before calling it unreachable.
+const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
+
+pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
+    let matched = routes::resolve(req.method().as_ref(), &req.path())?;
+    let config = Config::from_env(&WorkerEnv(env))?;
+    match matched.route {
+        Route::Health => {
+            let store = Store::from_config(&config);
+            let report = health::check(&store, Delay::from(HEALTH_DEADLINE)).await;
+            json_response(report.http_status(), &report)
+        }
+    }
+}
+
+pub fn json_response(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
+    let text = serde_json::to_string(body)
+        .map_err(|_| ApiError::internal("The response could not be encoded"))?;
+    respond(status, text).map_err(|_| ApiError::internal("The response could not be built"))
+}
+
+pub fn error_response(err: &ApiError) -> worker::Result<Response> {
+    let mut response = respond(err.status, err.body())?;
+    if let Some(allow) = &err.allow {
+        response.headers_mut().set("Allow", allow)?;
+    }
+    Ok(response)
+}
+
+fn respond(status: u16, body: String) -> worker::Result<Response> {
+    let mut response = Response::ok(body)?.with_status(status);
+    let headers = response.headers_mut();
+    headers.set("Content-Type", "application/json; charset=utf-8")?;
+    headers.set("Cache-Control", "no-store")?;
+    Ok(response)
+}

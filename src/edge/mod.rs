@@ -1,0 +1,76 @@
+//! The Worker's entry points, the only code that touches Worker types: the `fetch` handler
+//! (HTTP) and the `scheduled` handler (Cron Trigger). Each reads the typed config, hands the
+//! work to a capability, and turns the result into a response or a log line.
+
+mod env;
+mod http;
+
+use crate::config::Config;
+use crate::publish::pass;
+use crate::store::Store;
+use crate::{api_error::ApiError, log};
+use serde_json::json;
+use worker::{event, Context, Env, Request, Response, Result, ScheduleContext, ScheduledEvent};
+
+#[event(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let started = js_sys::Date::now();
+    let method = req.method().to_string();
+    let path = req.path();
+    let response = match http::handle(req, &env).await {
+        Ok(response) => response,
+        Err(err) => http::error_response(&err)?,
+    };
+    worker::console_log!(
+        "{}",
+        log::line(
+            "request",
+            json!({
+                "method": method,
+                "path": path,
+                "status": response.status_code(),
+                "duration_ms": elapsed_ms(started),
+            })
+        )
+    );
+    Ok(response)
+}
+
+#[event(scheduled)]
+async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    let started = js_sys::Date::now();
+    let cron = event.cron();
+    let config = match Config::from_env(&env::WorkerEnv(&env)) {
+        Ok(config) => config,
+        Err(err) => {
+            let err = ApiError::from(err);
+            worker::console_error!(
+                "{}",
+                log::line(
+                    "publish_pass",
+                    json!({"trigger": "cron", "cron": cron, "outcome": err.code, "message": err.message})
+                )
+            );
+            return;
+        }
+    };
+    let store = Store::from_config(&config);
+    let mut summary = pass::run(&store).await;
+    summary.duration_ms = elapsed_ms(started);
+    let mut fields = serde_json::to_value(&summary).unwrap_or_default();
+    if let Some(object) = fields.as_object_mut() {
+        object.insert("trigger".into(), "cron".into());
+        object.insert("cron".into(), cron.into());
+        object.insert("outcome".into(), "ok".into());
+    }
+    worker::console_log!("{}", log::line("publish_pass", fields));
+}
+
+fn elapsed_ms(started: f64) -> u64 {
+    (js_sys::Date::now() - started).max(0.0) as u64
+}

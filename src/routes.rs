@@ -1,0 +1,124 @@
+//! The route table: which method and path reach which endpoint.
+//!
+//! Matching lives here, free of Worker types, so it is host-tested and so unknown paths and
+//! wrong methods get the API's JSON error shape (404, and 405 with an `Allow` list) instead of
+//! a framework's plain-text answer. The edge dispatches each [`Route`] to its handler.
+
+use crate::api_error::ApiError;
+
+/// Every endpoint the Worker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+}
+
+/// `(method, pattern, route)`; a `{name}` segment captures one path segment.
+const TABLE: &[(&str, &str, Route)] = &[("GET", "/api/health", Route::Health)];
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub route: Route,
+    /// Captured `{name}` segments, in pattern order.
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl RouteMatch {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(key, _)| *key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
+    let path_trimmed = match path.strip_suffix('/') {
+        Some(rest) if !rest.is_empty() => rest,
+        _ => path,
+    };
+    let mut allowed: Vec<&str> = Vec::new();
+    for (route_method, pattern, route) in TABLE {
+        let Some(params) = match_pattern(pattern, path_trimmed) else { continue };
+        if route_method.eq_ignore_ascii_case(method) {
+            return Ok(RouteMatch { route: *route, params });
+        }
+        if !allowed.contains(route_method) {
+            allowed.push(route_method);
+        }
+    }
+    if allowed.is_empty() {
+        Err(ApiError::not_found(format!("No endpoint at {}", printable(path))))
+    } else {
+        Err(ApiError::method_not_allowed(method, &printable(path), &allowed))
+    }
+}
+
+fn match_pattern(pattern: &'static str, path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut params = Vec::new();
+    let mut wanted = pattern.split('/');
+    let mut given = path.split('/');
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(w), Some(g)) => {
+                if let Some(name) = w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if g.is_empty() {
+                        return None;
+                    }
+                    params.push((name, g.to_string()));
+                } else if w != g {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+/// The path as echoed in error messages: bounded, and without control characters.
+fn printable(path: &str) -> String {
+    let mut shown: String = path.chars().filter(|c| !c.is_control()).take(200).collect();
+    if path.chars().count() > 200 {
+        shown.push('…');
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_resolves_with_or_without_a_trailing_slash() {
+        assert_eq!(resolve("GET", "/api/health").unwrap().route, Route::Health);
+        assert_eq!(resolve("GET", "/api/health/").unwrap().route, Route::Health);
+    }
+
+    #[test]
+    fn unknown_paths_are_404_in_the_api_shape() {
+        for path in ["/", "/api", "/api/health/extra", "/api/healthz", "//"] {
+            let err = resolve("GET", path).unwrap_err();
+            assert_eq!((err.status, err.code), (404, "not_found"), "{path}");
+        }
+    }
+
+    #[test]
+    fn known_path_with_wrong_method_is_405_listing_allowed_methods() {
+        let err = resolve("DELETE", "/api/health").unwrap_err();
+        assert_eq!((err.status, err.code), (405, "method_not_allowed"));
+        assert_eq!(err.allow.as_deref(), Some("GET"));
+    }
+
+    #[test]
+    fn patterns_capture_segments() {
+        let params = match_pattern("/api/jobs/{id}", "/api/jobs/42").unwrap();
+        assert_eq!(params, vec![("id", "42".to_string())]);
+        assert!(match_pattern("/api/jobs/{id}", "/api/jobs/").is_none());
+        assert!(match_pattern("/api/jobs/{id}", "/api/jobs/1/2").is_none());
+    }
+
+    #[test]
+    fn echoed_paths_are_bounded_and_clean() {
+        let long = format!("/{}\n", "a".repeat(5000));
+        let err = resolve("GET", &long).unwrap_err();
+        assert!(err.message.chars().count() < 260);
+        assert!(!err.message.contains('\n'));
+    }
+}

@@ -1,0 +1,24 @@
+//! The Meta sandbox answers like Graph: health, and Graph-shaped errors for unknown paths.
+
+use stack_tests::Stack;
+
+#[tokio::test]
+async fn sandbox_health_answers() {
+    let stack = Stack::from_env();
+    let response = reqwest::get(format!("{}/health", stack.sandbox_url)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn unknown_graph_paths_get_a_graph_error() {
+    let stack = Stack::from_env();
+    let response = reqwest::get(format!("{}/v26.0/nothing-here", stack.sandbox_url)).await.unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 2500);
+    assert_eq!(body["error"]["type"], "OAuthException");
+    assert!(body["error"]["fbtrace_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(body["error"]["message"].as_str().unwrap().contains("/v26.0/nothing-here"));
+}
