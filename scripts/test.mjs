@@ -1,0 +1,68 @@
+// `npm test`: every test layer, on its own stack (separate ports and .local/test), torn down
+// at the end. Exits non-zero if any layer fails.
+//   1. host unit tests of the core (cargo test)
+//   2. the Worker built to wasm (scripts/build.sh)
+//   3. the test stack: PostgreSQL + postrust + REST gateway + Meta sandbox
+//   4. Rust integration tests against that stack (cargo test -p stack-tests)
+//   5. setup tests (migrations, roles) and the built .wasm in workerd via Miniflare (node:test)
+
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { AlreadyRunning, generateSecrets, ROOT, Stack } from "./lib/stack.mjs";
+
+const results = [];
+let stack = null;
+
+function run(label, cmd, args, env = {}) {
+  console.log(`\ntest: ${label}`);
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...env } });
+    child.on("exit", (code, signal) => {
+      const ok = code === 0;
+      results.push({ label, ok, seconds: (Date.now() - started) / 1000 });
+      if (!ok) console.error(`test: ${label} FAILED (${signal ?? `exit ${code}`})`);
+      resolve(ok);
+    });
+  });
+}
+
+async function finish(code) {
+  if (stack) await stack.stop();
+  console.log("\ntest: summary");
+  for (const { label, ok, seconds } of results) console.log(`  ${ok ? "pass" : "FAIL"}  ${label}  (${seconds.toFixed(1)} s)`);
+  const failed = code !== 0 || results.some((result) => !result.ok);
+  console.log(failed ? "test: FAILED" : "test: all layers passed");
+  process.exit(failed ? 1 : 0);
+}
+
+process.on("SIGINT", () => finish(130));
+process.on("SIGTERM", () => finish(143));
+
+await run("host unit tests (cargo test)", "cargo", ["test", "--workspace", "--exclude", "stack-tests"]);
+const built = await run("build the Worker to wasm (scripts/build.sh)", "bash", ["scripts/build.sh"]);
+
+console.log("\ntest: starting the test stack");
+stack = new Stack("test", { secrets: generateSecrets() });
+try {
+  await stack.start();
+} catch (err) {
+  console.error(`test: the test stack did not start: ${err.message}`);
+  results.push({ label: "start the test stack", ok: false, seconds: 0 });
+  // Another run owns the stack: leave its processes alone.
+  if (err instanceof AlreadyRunning) stack = null;
+  await finish(1);
+}
+
+const env = stack.testEnv();
+await run("integration tests on the real stack (cargo test -p stack-tests)", "cargo", ["test", "-p", "stack-tests"], env);
+const nodeTests = (dir) =>
+  fs.readdirSync(path.join(ROOT, dir)).filter((name) => name.endsWith(".test.mjs")).sort().map((name) => path.join(dir, name));
+await run("setup tests: migrations and roles (node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/setup")], env);
+if (built) {
+  await run("the built Worker in workerd via Miniflare (node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/worker")], env);
+} else {
+  results.push({ label: "the built Worker in workerd (skipped: the build failed)", ok: false, seconds: 0 });
+}
+await finish(0);

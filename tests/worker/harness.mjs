@@ -1,0 +1,78 @@
+// Loads the built Worker (build/index.js + build/index_bg.wasm) into workerd through Miniflare,
+// with the variables of the test stack that `npm test` started (STACK_WORKER_VARS).
+// Every console line the Worker writes is captured, so tests can assert on structured logs.
+
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import path from "node:path";
+
+const ROOT = path.resolve(import.meta.dirname, "../..");
+
+export function stackVars() {
+  const text = process.env.STACK_WORKER_VARS;
+  if (!text) throw new Error("STACK_WORKER_VARS is not set: run the tests through `npm test`");
+  return JSON.parse(text);
+}
+
+/** Starts the Worker with the stack's variables, changed by `overrides` (null removes one). */
+export async function startWorker(overrides = {}) {
+  const bindings = { ...stackVars() };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === null) delete bindings[key];
+    else bindings[key] = value;
+  }
+  const logs = [];
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      cf: false,
+      handleStructuredLogs: (entry) => logs.push(entry),
+      workers: [
+        {
+          name: "meta-publisher",
+          modulesRoot: path.join(ROOT, "build"),
+          modules: [
+            { type: "ESModule", path: path.join(ROOT, "build/index.js") },
+            { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+          ],
+          compatibilityDate: "2026-11-01",
+          bindings,
+        },
+      ],
+    }),
+  );
+  await mf.ready;
+  return {
+    mf,
+    logs,
+    /** The Worker's own JSON log lines, parsed. */
+    events(name) {
+      return logs
+        .map((entry) => {
+          try {
+            return JSON.parse(entry.message);
+          } catch {
+            return null;
+          }
+        })
+        .filter((line) => line && (!name || line.event === name));
+    },
+    fetch(pathAndQuery, init) {
+      return mf.dispatchFetch(`http://worker.test${pathAndQuery}`, init);
+    },
+    async scheduled(cron = "* * * * *") {
+      const worker = await mf.getWorker();
+      return worker.scheduled({ cron });
+    },
+    dispose: () => mf.dispose(),
+  };
+}
+
+/** Waits until `check()` is truthy (log lines arrive asynchronously from workerd). */
+export async function eventually(check, timeoutMs = 5000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
