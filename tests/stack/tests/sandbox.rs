@@ -22,3 +22,14 @@ async fn unknown_graph_paths_get_a_graph_error() {
     assert!(body["error"]["fbtrace_id"].as_str().is_some_and(|id| !id.is_empty()));
     assert!(body["error"]["message"].as_str().unwrap().contains("/v26.0/nothing-here"));
 }
+
+#[tokio::test]
+async fn the_host_app_stand_in_shows_the_return_query_escaped() {
+    let stack = Stack::from_env();
+    let url = format!("{}/app?meta=connected&x=%3Cb%3E", stack.sandbox_url);
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let page = response.text().await.unwrap();
+    assert!(page.contains("<code>meta</code> = <code>connected</code>"));
+    assert!(page.contains("<code>&lt;b&gt;</code>"), "decoded and escaped: {page}");
+}
