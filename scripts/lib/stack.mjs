@@ -18,6 +18,7 @@ export const ROOT = path.resolve(import.meta.dirname, "../..");
 export const PROFILES = {
   dev: { pg: 54322, postrust: 54330, gateway: 54321, sandbox: 54340, worker: 8787 },
   test: { pg: 55322, postrust: 55330, gateway: 55321, sandbox: 55340, worker: 58787 },
+  bench: { pg: 56322, postrust: 56330, gateway: 56321, sandbox: 56340, worker: 58788 },
 };
 
 const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -258,8 +259,8 @@ export class Stack {
     const pgDir = this.dataDir(user);
     const socketDir = path.join(pgDir, "run");
     const data = path.join(pgDir, "data");
-    // The test profile starts from an empty cluster every run, so no run depends on another.
-    if (this.profile === "test") fs.rmSync(data, { recursive: true, force: true });
+    // Test and bench runs start from an empty cluster, so no run depends on another.
+    if (this.profile !== "dev") fs.rmSync(data, { recursive: true, force: true });
     if (!fs.existsSync(path.join(data, "PG_VERSION"))) {
       say(`creating a PostgreSQL 15 cluster in ${path.relative(ROOT, data) || data}`);
       fs.rmSync(data, { recursive: true, force: true });
@@ -268,7 +269,7 @@ export class Stack {
     fs.mkdirSync(socketDir, { recursive: true });
     if (user) fs.chownSync(socketDir, user.uid, user.gid);
     const settings = ["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${socketDir}`, "-c", "max_connections=60"];
-    if (this.profile === "test") settings.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
+    if (this.profile !== "dev") settings.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
     say(`starting PostgreSQL on 127.0.0.1:${this.ports.pg}`);
     // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
     this.spawnChild("postgres", `${PG_BIN}/postgres`, ["-D", data, "-p", String(this.ports.pg), ...settings], { user, stopSignal: "SIGINT" });
