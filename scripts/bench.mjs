@@ -43,6 +43,12 @@ const gzip = execFileSync("gzip", ["-9", "-c", wasmPath], { maxBuffer: 64 << 20 
 console.log(`bench: index_bg.wasm ${wasm.length} bytes raw (${(wasm.length / 1024).toFixed(0)} KiB), ${gzip.length} bytes gzip (${(gzip.length / 1024).toFixed(0)} KiB)`);
 
 const stack = new Stack("bench", { secrets: generateSecrets() });
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, async () => {
+    await stack.stop();
+    process.exit(130);
+  });
+}
 try {
   await stack.start();
   process.env.STACK_WORKER_VARS = JSON.stringify(stack.vars);

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds the Worker (build/index.js + build/index_bg.wasm) and prints the .wasm's raw and gzip
 # sizes. Also wrangler's [build] command, so `wrangler dev` and `wrangler deploy` use it.
+# WORKER_OUT_DIR (relative to the project) writes elsewhere: `npm test` builds into its own
+# folder so it never swaps the files under a running `npm run dev`.
 #
 # There is no prebuilt wasm32 std for these machines: Debian's Rust 1.96 builds std from its
 # library source (RUSTC_BOOTSTRAP + build-std). Those settings stay on this command only; host
@@ -19,9 +21,10 @@ export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 export ESBUILD_BIN="$root/node_modules/@esbuild/linux-x64/bin/esbuild"
 
 echo "build: compiling the Worker to wasm32 (release)"
-"$root/.tools/bin/worker-build" --release "$root" --target-dir "$root/target/wasm"
+out_dir="${WORKER_OUT_DIR:-build}"
+"$root/.tools/bin/worker-build" --release --out-dir "$out_dir" "$root" --target-dir "$root/target/wasm"
 
-wasm=build/index_bg.wasm
+wasm="$out_dir/index_bg.wasm"
 raw=$(stat -c %s "$wasm")
 gz=$(gzip -9 -c "$wasm" | wc -c)
 awk -v f="$wasm" -v r="$raw" -v g="$gz" \

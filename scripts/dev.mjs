@@ -67,6 +67,7 @@ try {
   await shutdown(1);
 }
 
+if (shuttingDown) await new Promise(() => {}); // Ctrl-C during start: shutdown() exits
 const port = PROFILES.dev.worker;
 say(`starting wrangler dev on 127.0.0.1:${port} (the first build takes a minute or two)`);
 stack.spawnChild(

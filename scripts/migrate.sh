@@ -5,6 +5,7 @@
 # content has changed stops the run (write a new migration instead). Each file and its record
 # commit together. Ends with NOTIFY pgrst so PostgREST reloads its schema cache.
 set -euo pipefail
+export LC_ALL=C PGCLIENTENCODING=UTF8 # file-name order must not depend on the locale
 
 db_url="${1:-${DATABASE_URL:-}}"
 if [ -z "$db_url" ]; then

@@ -19,29 +19,43 @@ function run(label, cmd, args, env = {}) {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: ROOT, stdio: "inherit", env: { ...process.env, ...env } });
-    child.on("exit", (code, signal) => {
-      const ok = code === 0;
+    const done = (ok, why) => {
       results.push({ label, ok, seconds: (Date.now() - started) / 1000 });
-      if (!ok) console.error(`test: ${label} FAILED (${signal ?? `exit ${code}`})`);
+      if (!ok) console.error(`test: ${label} FAILED (${why})`);
       resolve(ok);
-    });
+    };
+    child.on("error", (err) => done(false, err.message));
+    child.on("exit", (code, signal) => done(code === 0, signal ?? `exit ${code}`));
   });
 }
 
+let finishing = false;
 async function finish(code) {
-  if (stack) await stack.stop();
+  if (finishing) return;
+  finishing = true;
+  if (stack) await stack.stop().catch((err) => console.error(`test: stopping the stack: ${err.message}`));
   console.log("\ntest: summary");
   for (const { label, ok, seconds } of results) console.log(`  ${ok ? "pass" : "FAIL"}  ${label}  (${seconds.toFixed(1)} s)`);
   const failed = code !== 0 || results.some((result) => !result.ok);
   console.log(failed ? "test: FAILED" : "test: all layers passed");
-  process.exit(failed ? 1 : 0);
+  process.exit(code !== 0 ? code : failed ? 1 : 0);
 }
 
 process.on("SIGINT", () => finish(130));
 process.on("SIGTERM", () => finish(143));
+process.on("SIGHUP", () => finish(129));
+process.on("uncaughtException", (err) => {
+  console.error(`test: ${err.stack ?? err}`);
+  finish(1);
+});
+process.on("unhandledRejection", (err) => {
+  console.error(`test: ${err?.stack ?? err}`);
+  finish(1);
+});
 
 await run("host unit tests (cargo test)", "cargo", ["test", "--workspace", "--exclude", "stack-tests"]);
-const built = await run("build the Worker to wasm (scripts/build.sh)", "bash", ["scripts/build.sh"]);
+const WORKER_OUT_DIR = ".local/test/build";
+const built = await run("build the Worker to wasm (scripts/build.sh)", "bash", ["scripts/build.sh"], { WORKER_OUT_DIR });
 
 console.log("\ntest: starting the test stack");
 stack = new Stack("test", { secrets: generateSecrets() });
@@ -55,7 +69,7 @@ try {
   await finish(1);
 }
 
-const env = stack.testEnv();
+const env = { ...stack.testEnv(), WORKER_BUILD_DIR: path.join(ROOT, WORKER_OUT_DIR) };
 await run("integration tests on the real stack (cargo test -p stack-tests)", "cargo", ["test", "-p", "stack-tests"], env);
 const nodeTests = (dir) =>
   fs.readdirSync(path.join(ROOT, dir)).filter((name) => name.endsWith(".test.mjs")).sort().map((name) => path.join(dir, name));

@@ -186,8 +186,12 @@ fn parse_app_id(value: String) -> Result<String, ConfigError> {
 }
 
 fn parse_secret(variable: &'static str, value: String, min_len: usize) -> Result<Secret, ConfigError> {
-    if value.chars().any(char::is_whitespace) {
-        return Err(ConfigError { variable, problem: "must not contain whitespace".into() });
+    // Secrets travel in HTTP headers and query strings: printable ASCII only, no spaces.
+    if !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError {
+            variable,
+            problem: "must be printable ASCII without spaces".into(),
+        });
     }
     if value.chars().count() < min_len {
         return Err(ConfigError {
@@ -347,6 +351,16 @@ mod tests {
             env.insert("CRON_SECRET".into(), "short".into());
         });
         assert_eq!(err.to_string(), "CRON_SECRET must be at least 32 characters long");
+    }
+
+    #[test]
+    fn secrets_with_control_characters_or_spaces_are_refused() {
+        for bad in ["key\u{7f}value", "key value", "ключ-secret-value-long-enough-for-cron-x"] {
+            let err = error_for(|env| {
+                env.insert("SUPABASE_SERVICE_ROLE_KEY".into(), bad.into());
+            });
+            assert_eq!(err.to_string(), "SUPABASE_SERVICE_ROLE_KEY must be printable ASCII without spaces");
+        }
     }
 
     #[test]

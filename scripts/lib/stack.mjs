@@ -11,6 +11,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import os from "node:os";
 import path from "node:path";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
@@ -79,14 +80,26 @@ function pgUser() {
   return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
 }
 
-function alive(pid) {
+/** A process's identity: its pid and start time (field 22 of /proc/<pid>/stat), so a pid the
+ * kernel has since given to another process is not mistaken for ours. */
+function identity(pid) {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] === "Z") return null; // exited, not yet reaped
+    return { pid, start: fields[19] };
   } catch {
-    return false;
+    return null;
   }
 }
+
+function alive(recorded) {
+  if (!recorded?.pid) return false;
+  const current = identity(recorded.pid);
+  return current !== null && current.start === recorded.start;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function run(cmd, args, options = {}) {
   const result = spawnSync(cmd, args, { encoding: "utf8", ...options });
@@ -111,6 +124,27 @@ function portFree(port) {
     server.once("error", () => resolve(false));
     server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+function rootHash() {
+  return crypto.createHash("sha256").update(ROOT).digest("hex").slice(0, 10);
+}
+
+/** A folder only we (or, as root, the postgres user) own: created if missing, and refused if it
+ * is a symlink or belongs to someone else (a shared folder like /tmp could hold a trap). */
+function privateDir(dir, user) {
+  const owner = user ? user.uid : process.getuid();
+  try {
+    fs.mkdirSync(dir, { mode: 0o700 });
+    if (user) fs.chownSync(dir, user.uid, user.gid);
+  } catch (err) {
+    if (err.code !== "EEXIST") throw err;
+  }
+  const stat = fs.lstatSync(dir);
+  if (!stat.isDirectory() || stat.uid !== owner) {
+    throw new Error(`${dir} is not a folder owned by uid ${owner}; remove it and retry`);
+  }
+  return dir;
 }
 
 export async function httpOk(url) {
@@ -138,55 +172,75 @@ export class Stack {
   }
 
   // -- lock --
+  /** Creates the lock atomically; a lock whose owner is gone is taken over, and the children
+   * that owner left running are stopped by stopStrays(). */
   takeLock() {
     fs.mkdirSync(path.join(this.dir, "logs"), { recursive: true });
-    let previous = null;
-    try {
-      previous = JSON.parse(fs.readFileSync(this.lockFile, "utf8"));
-    } catch {
-      previous = null;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        fs.writeFileSync(this.lockFile, JSON.stringify(this.lockState()), { flag: "wx" });
+        this.locked = true;
+        return;
+      } catch (err) {
+        if (err.code !== "EEXIST") throw err;
+      }
+      let previous = null;
+      try {
+        previous = JSON.parse(fs.readFileSync(this.lockFile, "utf8"));
+      } catch {
+        previous = null; // half-written or unreadable: its owner died while writing it
+      }
+      if (alive(previous?.owner)) {
+        throw new AlreadyRunning(
+          `the ${this.profile} stack is already running (pid ${previous.owner.pid}); stop it first (Ctrl-C in its terminal)`,
+        );
+      }
+      this.strays = previous?.children ?? [];
+      fs.rmSync(this.lockFile, { force: true });
     }
-    if (previous && previous.owner !== process.pid && alive(previous.owner)) {
-      throw new AlreadyRunning(
-        `the ${this.profile} stack is already running (pid ${previous.owner}); stop it first (Ctrl-C in its terminal)`,
-      );
-    }
-    if (previous) this.strays = previous.children ?? [];
-    this.writeLock();
+    throw new AlreadyRunning(`another ${this.profile} stack is starting at this moment; try again`);
+  }
+
+  lockState() {
+    return {
+      owner: identity(process.pid),
+      children: this.children.filter((child) => !child.exited).map((child) => ({ ...child.identity, signal: child.stopSignal })),
+    };
+  }
+
+  writeLock() {
+    if (this.locked) fs.writeFileSync(this.lockFile, JSON.stringify(this.lockState()));
   }
 
   /** Stops what an earlier owner that died without cleaning up left running, and waits until
    * it is gone (a PostgreSQL that is still exiting would block the new one's start). */
   async stopStrays() {
-    for (const { pid, signal } of this.strays ?? []) {
-      if (!alive(pid)) continue;
-      say(`stopping process ${pid}, left running by an earlier run`);
-      const signalGroup = (sig) => {
+    for (const stray of this.strays ?? []) {
+      if (!alive(stray)) continue;
+      say(`stopping process ${stray.pid}, left running by an earlier run`);
+      const signalGroup = (signal) => {
         try {
-          process.kill(-pid, sig);
+          process.kill(-stray.pid, signal);
         } catch {
           /* gone */
         }
       };
-      signalGroup(signal ?? "SIGTERM");
-      const deadline = Date.now() + 10000;
-      while (alive(pid) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
-      signalGroup("SIGKILL");
-      while (alive(pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+      signalGroup(stray.signal ?? "SIGTERM");
+      const deadline = Date.now() + 15000;
+      while (alive(stray) && Date.now() < deadline) await sleep(100);
+      if (alive(stray)) {
+        signalGroup("SIGKILL");
+        const killDeadline = Date.now() + 5000;
+        while (alive(stray) && Date.now() < killDeadline) await sleep(50);
+      }
+      if (alive(stray)) throw new Error(`process ${stray.pid} from an earlier run does not stop; stop it by hand`);
     }
     this.strays = [];
   }
 
-  writeLock() {
-    const state = {
-      owner: process.pid,
-      children: this.children.filter((child) => !child.exited).map((child) => ({ pid: child.process.pid, signal: child.stopSignal })),
-    };
-    fs.writeFileSync(this.lockFile, JSON.stringify(state));
-  }
-
   // -- children --
   spawnChild(name, cmd, args, { env = {}, user = null, stopSignal = "SIGTERM", stdio = null } = {}) {
+    if (this.stopping) throw new Error("stopping: not starting anything more");
     const log = fs.openSync(this.logPath(name), "a");
     const child = spawn(cmd, args, {
       cwd: ROOT,
@@ -196,7 +250,7 @@ export class Stack {
       ...(user ?? {}),
     });
     fs.closeSync(log);
-    const entry = { name, process: child, stopSignal, exited: false };
+    const entry = { name, process: child, stopSignal, exited: false, identity: identity(child.pid) ?? { pid: child.pid } };
     child.on("exit", (code) => {
       entry.exited = true;
       if (!this.stopping) this.onUnexpectedExit(name, code);
@@ -228,7 +282,8 @@ export class Stack {
     }
     this.gateway?.close();
     this.gateway?.closeAllConnections?.();
-    fs.rmSync(this.lockFile, { force: true });
+    if (this.locked) fs.rmSync(this.lockFile, { force: true });
+    this.locked = false;
   }
 
   // -- start --
@@ -257,7 +312,8 @@ export class Stack {
   async startPostgres() {
     const user = pgUser();
     const pgDir = this.dataDir(user);
-    const socketDir = path.join(pgDir, "run");
+    // Unix socket paths are limited to 107 bytes: keep the socket folder short, whatever the clone's path.
+    const socketDir = privateDir(path.join(os.tmpdir(), `meta-publisher-${rootHash()}-${this.profile}`), user);
     const data = path.join(pgDir, "data");
     // Test and bench runs start from an empty cluster, so no run depends on another.
     if (this.profile !== "dev") fs.rmSync(data, { recursive: true, force: true });
@@ -266,8 +322,6 @@ export class Stack {
       fs.rmSync(data, { recursive: true, force: true });
       run(`${PG_BIN}/initdb`, ["-D", data, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"], user ?? {});
     }
-    fs.mkdirSync(socketDir, { recursive: true });
-    if (user) fs.chownSync(socketDir, user.uid, user.gid);
     const settings = ["-c", "listen_addresses=127.0.0.1", "-c", `unix_socket_directories=${socketDir}`, "-c", "max_connections=60"];
     if (this.profile !== "dev") settings.push("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off");
     say(`starting PostgreSQL on 127.0.0.1:${this.ports.pg}`);
@@ -279,21 +333,15 @@ export class Stack {
   }
 
   /** The cluster folder: .local/<profile>/pg, or, when running as root and the postgres user
-   * cannot reach the project (e.g. a clone under /root), a folder it can reach, linked from there. */
+   * cannot reach the project (e.g. a clone under /root), a folder under /var/tmp it can reach. */
   dataDir(user) {
     const local = path.join(this.dir, "pg");
     if (!user) return local;
     const reachable = spawnSync("test", ["-x", this.dir], { uid: user.uid, gid: user.gid }).status === 0;
-    let target = local;
-    if (!reachable) {
-      const hash = crypto.createHash("sha256").update(ROOT).digest("hex").slice(0, 12);
-      target = path.join("/var/tmp", `meta-publisher-${hash}-${this.profile}`);
-      if (!fs.existsSync(local)) fs.symlinkSync(target, local);
-      say(`the postgres user cannot reach this folder; the cluster lives in ${target} (linked from .local/${this.profile}/pg)`);
-    }
-    fs.mkdirSync(target, { recursive: true, mode: 0o700 });
-    fs.chownSync(target, user.uid, user.gid);
-    return target;
+    if (reachable) return privateDir(local, user);
+    const outside = privateDir(path.join("/var/tmp", `meta-publisher-${rootHash()}-${this.profile}`), user);
+    say(`the postgres user cannot reach this folder; the ${this.profile} cluster lives in ${outside}`);
+    return outside;
   }
 
   bootstrapDatabase() {
@@ -328,6 +376,7 @@ export class Stack {
   /** Serves postrust under /rest/v1 like a Supabase project URL (Supabase's gateway does the
    * same); 502 when postrust does not answer, 404 elsewhere. */
   async startGateway() {
+    if (this.stopping) throw new Error("stopping: not starting anything more");
     const upstreamPort = this.ports.postrust;
     this.gateway = http.createServer((req, res) => {
       const match = /^\/rest\/v1(\/.*)?$/.exec(req.url.split("?")[0]);
@@ -362,16 +411,6 @@ export class Stack {
     say(`starting the Meta sandbox on 127.0.0.1:${this.ports.sandbox}`);
     this.spawnChild("meta-sandbox", path.join(ROOT, "target/debug/meta-sandbox"), [String(this.ports.sandbox)]);
     await waitFor("the Meta sandbox", () => httpOk(`http://127.0.0.1:${this.ports.sandbox}/health`));
-  }
-
-  /** Stops or starts one child (tests use it to take PostgREST down). */
-  async stopChild(name) {
-    const entry = this.children.find((child) => child.name === name && !child.exited);
-    if (!entry) return;
-    entry.exited = true; // expected exit: do not report it
-    const gone = new Promise((resolve) => entry.process.once("exit", resolve));
-    process.kill(-entry.process.pid, entry.stopSignal);
-    await gone;
   }
 
   /** What test layers need to reach this stack. */

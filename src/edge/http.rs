@@ -13,8 +13,14 @@ use worker::{Delay, Env, Request, Response};
 /// How long a health check waits for PostgREST before calling it unreachable.
 const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
 
+/// The request's method as sent. `Request::method()` maps methods it does not know (PROPFIND,
+/// ...) to GET, which would let them reach GET handlers.
+pub fn method(req: &Request) -> String {
+    req.inner().method()
+}
+
 pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
-    let matched = routes::resolve(req.method().as_ref(), &req.path())?;
+    let matched = routes::resolve(&method(&req), &req.path())?;
     let config = Config::from_env(&WorkerEnv(env))?;
     match matched.route {
         Route::Health => {

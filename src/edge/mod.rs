@@ -20,7 +20,7 @@ fn start() {
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let started = js_sys::Date::now();
-    let method = req.method().to_string();
+    let method = http::method(&req);
     let path = req.path();
     let response = match http::handle(req, &env).await {
         Ok(response) => response,

@@ -37,6 +37,14 @@ test("a wrong method on a known path is 405 with an Allow header", async () => {
   }
 });
 
+test("methods the runtime does not know are refused, not treated as GET", async () => {
+  for (const method of ["PROPFIND", "PURGE"]) {
+    const response = await worker.fetch("/api/health", { method });
+    assert.equal(response.status, 405, method);
+    assert.equal((await errorOf(response)).code, "method_not_allowed");
+  }
+});
+
 test("a malformed encryption key is a 500 misconfigured naming the variable, not its value", async () => {
   const badKey = "dGhpcy1pcy1ub3QtMzItYnl0ZXM=";
   const broken = await startWorker({ META_TOKEN_ENCRYPTION_KEY: badKey });

@@ -1,11 +1,13 @@
-// Loads the built Worker (build/index.js + build/index_bg.wasm) into workerd through Miniflare,
-// with the variables of the test stack that `npm test` started (STACK_WORKER_VARS).
+// Loads the built Worker (index.js + index_bg.wasm from WORKER_BUILD_DIR, default build/) into
+// workerd through Miniflare, with the variables of the stack that `npm test` started
+// (STACK_WORKER_VARS).
 // Every console line the Worker writes is captured, so tests can assert on structured logs.
 
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 import path from "node:path";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
+const BUILD = process.env.WORKER_BUILD_DIR ?? path.join(ROOT, "build");
 
 export function stackVars() {
   const text = process.env.STACK_WORKER_VARS;
@@ -28,10 +30,10 @@ export async function startWorker(overrides = {}) {
       workers: [
         {
           name: "meta-publisher",
-          modulesRoot: path.join(ROOT, "build"),
+          modulesRoot: BUILD,
           modules: [
-            { type: "ESModule", path: path.join(ROOT, "build/index.js") },
-            { type: "CompiledWasm", path: path.join(ROOT, "build/index_bg.wasm") },
+            { type: "ESModule", path: path.join(BUILD, "index.js") },
+            { type: "CompiledWasm", path: path.join(BUILD, "index_bg.wasm") },
           ],
           compatibilityDate: "2026-11-01",
           bindings,

@@ -5,6 +5,7 @@ import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { mintJwt } from "../../scripts/lib/stack.mjs";
 import { startWorker, stackVars } from "./harness.mjs";
 
 const crateVersion = /^version = "(.+)"$/m.exec(fs.readFileSync(path.resolve(import.meta.dirname, "../../Cargo.toml"), "utf8"))[1];
@@ -52,13 +53,16 @@ test("health is 503 degraded when the gateway answers but PostgREST is down (502
   }
 });
 
-test("health reports rejected credentials when the service role key is not the stack's", async () => {
-  const anon = await startWorker({ SUPABASE_SERVICE_ROLE_KEY: stackVars().SUPABASE_ANON_KEY });
-  try {
-    const response = await anon.fetch("/api/health");
-    assert.equal(response.status, 503);
-    assert.equal((await response.json()).database, "credentials_rejected");
-  } finally {
-    await anon.dispose();
+test("health reports rejected credentials for a key signed with another secret, or the anon key", async () => {
+  const forged = mintJwt("not-the-stack-jwt-secret", { role: "service_role" });
+  for (const key of [forged, stackVars().SUPABASE_ANON_KEY]) {
+    const wrong = await startWorker({ SUPABASE_SERVICE_ROLE_KEY: key });
+    try {
+      const response = await wrong.fetch("/api/health");
+      assert.equal(response.status, 503);
+      assert.equal((await response.json()).database, "credentials_rejected");
+    } finally {
+      await wrong.dispose();
+    }
   }
 });
