@@ -24,7 +24,8 @@ create table public.meta_oauth_states (
   user_id uuid not null,
   return_to text check (return_to is null or length(return_to) <= 2000),
   created_at timestamptz not null default now(),
-  expires_at timestamptz not null,
+  -- OAuth states live ten minutes.
+  expires_at timestamptz not null default now() + interval '10 minutes',
   consumed_at timestamptz,
   check (expires_at > created_at and expires_at <= created_at + interval '1 hour')
 );

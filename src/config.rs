@@ -14,7 +14,8 @@ pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.facebook.com";
 pub const DEFAULT_DIALOG_BASE_URL: &str = "https://www.facebook.com";
 /// Supabase serves PostgREST under this path of the project URL.
 pub const SUPABASE_REST_PATH: &str = "/rest/v1";
-const MIN_CRON_SECRET_LEN: usize = 32;
+/// CRON_SECRET and OPERATOR_TOKEN guard endpoints on the open internet.
+const MIN_BEARER_SECRET_LEN: usize = 32;
 
 /// Where configuration values come from. Empty values count as absent.
 pub trait EnvSource {
@@ -52,6 +53,10 @@ impl fmt::Debug for Secret {
 pub struct TokenEncryptionKey([u8; 32]);
 
 impl TokenEncryptionKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> TokenEncryptionKey {
+        TokenEncryptionKey(bytes)
+    }
+
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -78,12 +83,16 @@ pub struct Config {
     pub meta_app_id: String,
     pub meta_app_secret: Secret,
     pub token_encryption_key: TokenEncryptionKey,
+    /// Accepted for opening sealed tokens while they are re-sealed under the current key.
+    pub previous_token_encryption_key: Option<TokenEncryptionKey>,
     pub graph_version: GraphVersion,
     pub graph_base_url: Url,
     pub dialog_base_url: Url,
     pub supabase_url: Url,
     pub supabase_service_role_key: Secret,
     pub cron_secret: Secret,
+    /// Bearer token of the operator endpoints (`/api/ops/...`).
+    pub operator_token: Secret,
     pub app_url: Url,
     pub public_base_url: Url,
 }
@@ -108,12 +117,14 @@ pub const VARIABLES: &[&str] = &[
     "META_APP_ID",
     "META_APP_SECRET",
     "META_TOKEN_ENCRYPTION_KEY",
+    "META_TOKEN_ENCRYPTION_KEY_PREVIOUS",
     "META_GRAPH_VERSION",
     "META_GRAPH_BASE_URL",
     "META_DIALOG_BASE_URL",
     "SUPABASE_URL",
     "SUPABASE_SERVICE_ROLE_KEY",
     "CRON_SECRET",
+    "OPERATOR_TOKEN",
     "APP_URL",
     "PUBLIC_BASE_URL",
 ];
@@ -134,7 +145,10 @@ impl Config {
         Ok(Config {
             meta_app_id: parse_app_id(required("META_APP_ID")?)?,
             meta_app_secret: parse_secret("META_APP_SECRET", required("META_APP_SECRET")?, 1)?,
-            token_encryption_key: parse_key(&required("META_TOKEN_ENCRYPTION_KEY")?)?,
+            token_encryption_key: parse_key("META_TOKEN_ENCRYPTION_KEY", &required("META_TOKEN_ENCRYPTION_KEY")?)?,
+            previous_token_encryption_key: read("META_TOKEN_ENCRYPTION_KEY_PREVIOUS")
+                .map(|value| parse_key("META_TOKEN_ENCRYPTION_KEY_PREVIOUS", &value))
+                .transpose()?,
             graph_version: parse_graph_version(
                 read("META_GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into()),
             )?,
@@ -152,7 +166,8 @@ impl Config {
                 required("SUPABASE_SERVICE_ROLE_KEY")?,
                 1,
             )?,
-            cron_secret: parse_secret("CRON_SECRET", required("CRON_SECRET")?, MIN_CRON_SECRET_LEN)?,
+            cron_secret: parse_secret("CRON_SECRET", required("CRON_SECRET")?, MIN_BEARER_SECRET_LEN)?,
+            operator_token: parse_secret("OPERATOR_TOKEN", required("OPERATOR_TOKEN")?, MIN_BEARER_SECRET_LEN)?,
             app_url: parse_base_url("APP_URL", &required("APP_URL")?)?,
             public_base_url: parse_base_url("PUBLIC_BASE_URL", &required("PUBLIC_BASE_URL")?)?,
         })
@@ -202,9 +217,9 @@ fn parse_secret(variable: &'static str, value: String, min_len: usize) -> Result
     Ok(Secret(value))
 }
 
-fn parse_key(value: &str) -> Result<TokenEncryptionKey, ConfigError> {
+fn parse_key(variable: &'static str, value: &str) -> Result<TokenEncryptionKey, ConfigError> {
     let malformed = || ConfigError {
-        variable: "META_TOKEN_ENCRYPTION_KEY",
+        variable,
         problem: "must be base64 of 32 bytes".into(),
     };
     let bytes = base64::engine::general_purpose::STANDARD
@@ -265,6 +280,7 @@ mod tests {
             ("SUPABASE_URL", "https://project.supabase.co/"),
             ("SUPABASE_SERVICE_ROLE_KEY", "service-role-jwt"),
             ("CRON_SECRET", "c".repeat(40).as_str()),
+            ("OPERATOR_TOKEN", "o".repeat(40).as_str()),
             ("APP_URL", "https://app.example.com"),
             ("PUBLIC_BASE_URL", "https://publisher.example.workers.dev"),
         ]
@@ -291,7 +307,12 @@ mod tests {
 
     #[test]
     fn every_required_variable_is_named_when_missing_or_empty() {
-        let optional = ["META_GRAPH_VERSION", "META_GRAPH_BASE_URL", "META_DIALOG_BASE_URL"];
+        let optional = [
+            "META_TOKEN_ENCRYPTION_KEY_PREVIOUS",
+            "META_GRAPH_VERSION",
+            "META_GRAPH_BASE_URL",
+            "META_DIALOG_BASE_URL",
+        ];
         for name in VARIABLES.iter().filter(|name| !optional.contains(name)) {
             let removed = error_for(|env| {
                 env.remove(*name);
@@ -313,6 +334,18 @@ mod tests {
             });
             assert_eq!(err.to_string(), "META_TOKEN_ENCRYPTION_KEY must be base64 of 32 bytes");
         }
+    }
+
+    #[test]
+    fn the_previous_key_is_optional_but_checked_when_set() {
+        assert!(Config::from_env(&valid()).unwrap().previous_token_encryption_key.is_none());
+        let err = error_for(|env| {
+            env.insert("META_TOKEN_ENCRYPTION_KEY_PREVIOUS".into(), "short".into());
+        });
+        assert_eq!(err.to_string(), "META_TOKEN_ENCRYPTION_KEY_PREVIOUS must be base64 of 32 bytes");
+        let mut env = valid();
+        env.insert("META_TOKEN_ENCRYPTION_KEY_PREVIOUS".into(), KEY_B64.into());
+        assert!(Config::from_env(&env).unwrap().previous_token_encryption_key.is_some());
     }
 
     #[test]

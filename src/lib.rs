@@ -3,17 +3,20 @@
 //!
 //! Data walks one way: the **edge** (`edge`, wasm-only: HTTP routes and the Cron Trigger)
 //! calls a **capability** (`health`, `publish`, ...), which uses the **core** (`config`,
-//! `routes`, `api_error`, `log`) and the **store** (Supabase tables through PostgREST).
+//! `routes`, `api_error`, `log`, `vault`: sealed tokens) and the **store** (Supabase tables
+//! through PostgREST).
 //! Everything but `edge` compiles natively, so `cargo test` exercises it on the host and
 //! `tests/stack` runs it against the real local database.
 
 pub mod api_error;
+pub mod bearer;
 pub mod config;
 pub mod health;
 pub mod log;
 pub mod publish;
 pub mod routes;
 pub mod store;
+pub mod vault;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

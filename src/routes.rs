@@ -10,10 +10,15 @@ use crate::api_error::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Health,
+    /// Operator: re-seal every stored token under the current key.
+    ResealTokens,
 }
 
 /// `(method, pattern, route)`; a `{name}` segment captures one path segment.
-const TABLE: &[(&str, &str, Route)] = &[("GET", "/api/health", Route::Health)];
+const TABLE: &[(&str, &str, Route)] = &[
+    ("GET", "/api/health", Route::Health),
+    ("POST", "/api/ops/tokens/reseal", Route::ResealTokens),
+];
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct RouteMatch {

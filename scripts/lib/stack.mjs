@@ -40,6 +40,7 @@ export function generateSecrets() {
     metaAppSecret: crypto.randomBytes(16).toString("hex"),
     tokenEncryptionKey: crypto.randomBytes(32).toString("base64"),
     cronSecret: crypto.randomBytes(32).toString("hex"),
+    operatorToken: crypto.randomBytes(32).toString("hex"),
   };
 }
 
@@ -65,6 +66,7 @@ export function workerVars(ports, secrets) {
     SUPABASE_ANON_KEY: mintJwt(secrets.jwtSecret, { role: "anon" }),
     SUPABASE_JWT_SECRET: secrets.jwtSecret,
     CRON_SECRET: secrets.cronSecret,
+    OPERATOR_TOKEN: secrets.operatorToken,
     APP_URL: `http://127.0.0.1:${ports.sandbox}/app`,
     PUBLIC_BASE_URL: `http://127.0.0.1:${ports.worker}`,
   };

@@ -3,7 +3,8 @@
 use super::env::WorkerEnv;
 use crate::api_error::ApiError;
 use crate::config::Config;
-use crate::health;
+use crate::vault::{reseal, Vault};
+use crate::{bearer, health};
 use crate::routes::{self, Route};
 use crate::store::Store;
 use serde::Serialize;
@@ -27,6 +28,14 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
             let store = Store::from_config(&config);
             let report = health::check(&store, Delay::from(HEALTH_DEADLINE)).await;
             json_response(report.http_status(), &report)
+        }
+        Route::ResealTokens => {
+            let authorization = req.headers().get("Authorization").ok().flatten();
+            bearer::check(authorization.as_deref(), &config.operator_token)?;
+            let report = reseal::reseal_all(&Store::from_config(&config), &Vault::from_config(&config))
+                .await
+                .map_err(|err| ApiError::new(503, "database_unavailable", format!("Re-sealing stopped: {err}")))?;
+            json_response(200, &report)
         }
     }
 }

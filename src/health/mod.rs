@@ -50,7 +50,7 @@ pub async fn check(store: &Store, deadline: impl Future<Output = ()>) -> HealthR
             StoreError::Unreachable => DatabaseState::Unreachable,
             StoreError::CredentialsRejected => DatabaseState::CredentialsRejected,
             StoreError::SchemaMissing => DatabaseState::SchemaMissing,
-            StoreError::Unexpected { .. } => DatabaseState::Error,
+            _ => DatabaseState::Error,
         },
         Either::Right(((), _)) => DatabaseState::Unreachable,
     };

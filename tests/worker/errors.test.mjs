@@ -63,7 +63,7 @@ test("a malformed encryption key is a 500 misconfigured naming the variable, not
 
 test("every missing required variable is named; secrets never appear in the answer", async () => {
   const vars = stackVars();
-  for (const name of ["META_APP_ID", "META_APP_SECRET", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "CRON_SECRET", "APP_URL", "PUBLIC_BASE_URL"]) {
+  for (const name of ["META_APP_ID", "META_APP_SECRET", "SUPABASE_URL", "SUPABASE_SERVICE_ROLE_KEY", "CRON_SECRET", "OPERATOR_TOKEN", "APP_URL", "PUBLIC_BASE_URL"]) {
     const missing = await startWorker({ [name]: null });
     try {
       const response = await missing.fetch("/api/health");

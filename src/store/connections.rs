@@ -1,0 +1,188 @@
+//! Meta connections, their discovered Pages and Instagram accounts, and the workspace defaults.
+//! Reads never select token columns; tokens are read only by claiming (jobs.rs) and by the
+//! re-seal (tokens.rs).
+
+use super::{fetch, fetch_first, send, Store, StoreError};
+use crate::vault::SealedToken;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// A connection as saved after OAuth: the row, with `id` chosen before sealing its tokens.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewConnection {
+    pub id: String,
+    pub workspace_id: String,
+    pub fb_user_id: String,
+    pub fb_user_name: Option<String>,
+    pub user_token_sealed: SealedToken,
+    pub token_expires_at: Option<String>,
+    pub data_access_expires_at: Option<String>,
+    pub granted_permissions: Vec<String>,
+    pub declined_permissions: Vec<String>,
+    pub connected_by: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewPage {
+    pub page_id: String,
+    pub name: String,
+    pub picture_url: Option<String>,
+    pub page_token_sealed: Option<SealedToken>,
+    pub tasks: Vec<String>,
+    pub usable: bool,
+    /// `no_page_token` or `missing_create_content_task` when not usable.
+    pub unusable_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewInstagramAccount {
+    pub ig_user_id: String,
+    pub page_id: String,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub profile_picture_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ConnectionRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub fb_user_id: String,
+    pub fb_user_name: Option<String>,
+    pub token_expires_at: Option<String>,
+    pub data_access_expires_at: Option<String>,
+    pub granted_permissions: Vec<String>,
+    pub declined_permissions: Vec<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub connected_by: String,
+    pub connected_at: String,
+}
+
+const CONNECTION_COLUMNS: &str = "id,workspace_id,fb_user_id,fb_user_name,token_expires_at,data_access_expires_at,\
+     granted_permissions,declined_permissions,status,status_reason,connected_by,connected_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PageRecord {
+    pub page_id: String,
+    pub name: String,
+    pub picture_url: Option<String>,
+    pub tasks: Vec<String>,
+    pub usable: bool,
+    pub unusable_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct InstagramAccountRecord {
+    pub ig_user_id: String,
+    pub page_id: String,
+    pub username: Option<String>,
+    pub name: Option<String>,
+    pub profile_picture_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Defaults {
+    pub workspace_id: String,
+    pub connection_id: String,
+    pub facebook_page_id: Option<String>,
+    pub instagram_account_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    NeedsReauth,
+    Revoked,
+}
+
+impl Store {
+    /// Replaces the workspace's connection (and its Pages, Instagram accounts and defaults) in
+    /// one transaction; returns the defaults it ends with.
+    pub async fn save_connection(
+        &self,
+        connection: &NewConnection,
+        pages: &[NewPage],
+        instagram_accounts: &[NewInstagramAccount],
+    ) -> Result<Defaults, StoreError> {
+        let params = json!({ "p": { "connection": connection, "pages": pages, "instagram_accounts": instagram_accounts } });
+        fetch(self.rpc("save_meta_connection", params)).await
+    }
+
+    pub async fn connection(&self, workspace_id: &str) -> Result<Option<ConnectionRecord>, StoreError> {
+        fetch_first(self.from("meta_connections").select(CONNECTION_COLUMNS).eq("workspace_id", workspace_id).limit(1)).await
+    }
+
+    /// Every connection of an app-scoped Facebook user, across workspaces.
+    pub async fn connections_of_facebook_user(&self, fb_user_id: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        fetch(self.from("meta_connections").select(CONNECTION_COLUMNS).eq("fb_user_id", fb_user_id)).await
+    }
+
+    pub async fn pages(&self, connection_id: &str) -> Result<Vec<PageRecord>, StoreError> {
+        fetch(
+            self.from("meta_pages")
+                .select("page_id,name,picture_url,tasks,usable,unusable_reason")
+                .eq("connection_id", connection_id)
+                .order("name.asc,page_id.asc"),
+        )
+        .await
+    }
+
+    pub async fn instagram_accounts(&self, connection_id: &str) -> Result<Vec<InstagramAccountRecord>, StoreError> {
+        fetch(
+            self.from("meta_instagram_accounts")
+                .select("ig_user_id,page_id,username,name,profile_picture_url")
+                .eq("connection_id", connection_id)
+                .order("username.asc,ig_user_id.asc"),
+        )
+        .await
+    }
+
+    pub async fn defaults(&self, workspace_id: &str) -> Result<Option<Defaults>, StoreError> {
+        fetch_first(self.from("meta_defaults").select("*").eq("workspace_id", workspace_id).limit(1)).await
+    }
+
+    /// Sets both defaults of a workspace. A Page or Instagram account outside the workspace's
+    /// connection is refused by the database: `StoreError::InvalidReference`.
+    pub async fn set_defaults(
+        &self,
+        workspace_id: &str,
+        connection_id: &str,
+        facebook_page_id: Option<&str>,
+        instagram_account_id: Option<&str>,
+    ) -> Result<Defaults, StoreError> {
+        let row = json!({
+            "workspace_id": workspace_id,
+            "connection_id": connection_id,
+            "facebook_page_id": facebook_page_id,
+            "instagram_account_id": instagram_account_id,
+            "updated_at": "now",
+        });
+        let rows: Vec<Defaults> =
+            fetch(self.from("meta_defaults").upsert(row.to_string()).on_conflict("workspace_id")).await?;
+        rows.into_iter().next().ok_or(StoreError::NotFound)
+    }
+
+    /// Changes a connection's status. `Revoked` also erases its user token and its Pages'
+    /// tokens (the user removed the app).
+    pub async fn set_connection_status(
+        &self,
+        connection_id: &str,
+        status: ConnectionStatus,
+        reason: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut row = json!({ "status": status, "status_reason": reason, "updated_at": "now" });
+        if status == ConnectionStatus::Revoked {
+            row["user_token_sealed"] = serde_json::Value::Null;
+            let pages = json!({ "page_token_sealed": null, "usable": false, "unusable_reason": "token_revoked" });
+            send(self.from("meta_pages").eq("connection_id", connection_id).update(pages.to_string())).await?;
+        }
+        let updated: Vec<serde_json::Value> =
+            fetch(self.from("meta_connections").eq("id", connection_id).select("id").update(row.to_string())).await?;
+        if updated.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+}

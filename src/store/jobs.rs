@@ -1,0 +1,317 @@
+//! Publish jobs, their per-target results, the attempt log, and claiming due jobs.
+
+use super::{fetch, fetch_first, send, Store, StoreError};
+use crate::vault::SealedToken;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    Facebook,
+    Instagram,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Published,
+    Failed,
+    NeedsReview,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Queued => "queued",
+            JobStatus::Running => "running",
+            JobStatus::Published => "published",
+            JobStatus::Failed => "failed",
+            JobStatus::NeedsReview => "needs_review",
+            JobStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetStatus {
+    Pending,
+    ContainerCreated,
+    Published,
+    Failed,
+    NeedsReview,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NewJob {
+    pub workspace_id: String,
+    pub targets: Vec<Target>,
+    /// Versioned content: `{"version": 1, ...}`.
+    pub payload_json: serde_json::Value,
+    /// RFC 3339 with offset.
+    pub scheduled_at: String,
+    pub idempotency_key: Option<String>,
+    pub created_by: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub workspace_id: String,
+    pub targets: Vec<Target>,
+    pub payload_json: serde_json::Value,
+    pub scheduled_at: String,
+    pub status: JobStatus,
+    pub attempts: i32,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const JOB_COLUMNS: &str = "id,workspace_id,targets,payload_json,scheduled_at,status,attempts,next_attempt_at,\
+     last_error,idempotency_key,created_by,created_at,updated_at";
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+pub struct TargetRecord {
+    pub target: Target,
+    pub status: TargetStatus,
+    pub destination_id: Option<String>,
+    pub container_id: Option<String>,
+    pub container_created_at: Option<String>,
+    pub external_id: Option<String>,
+    pub permalink: Option<String>,
+    pub attempts: i32,
+    pub last_error_reason: Option<String>,
+    pub last_error_message: Option<String>,
+    pub published_at: Option<String>,
+    pub updated_at: String,
+}
+
+/// Fields of a target to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TargetUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<TargetStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container_created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permalink: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_at: Option<String>,
+}
+
+/// One Graph step of one attempt, for the append-only log. No tokens.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Attempt {
+    pub job_id: String,
+    pub target: Target,
+    pub attempt_number: i32,
+    pub step: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub outcome: String,
+    pub graph_http_status: Option<i32>,
+    pub graph_error_code: Option<i64>,
+    pub graph_error_subcode: Option<i64>,
+    pub fbtrace_id: Option<String>,
+    pub error_reason: Option<String>,
+    pub error_message: Option<String>,
+    pub container_id: Option<String>,
+    pub external_id: Option<String>,
+    pub permalink: Option<String>,
+}
+
+/// Where a target stood when its job was claimed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ClaimedTargetState {
+    pub status: TargetStatus,
+    pub container_id: Option<String>,
+    pub container_created_at: Option<String>,
+    pub external_id: Option<String>,
+    pub attempts: i32,
+}
+
+/// A job leased to one pass, with what publishing it needs (sealed tokens, opened later).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClaimedJob {
+    pub job_id: String,
+    pub workspace_id: String,
+    pub targets: Vec<Target>,
+    pub payload_json: serde_json::Value,
+    pub scheduled_at: String,
+    pub attempts: i32,
+    pub lease_expires_at: String,
+    pub target_states: BTreeMap<Target, ClaimedTargetState>,
+    pub connection_id: Option<String>,
+    pub connection_status: Option<String>,
+    pub user_token_sealed: Option<SealedToken>,
+    pub facebook_page_id: Option<String>,
+    pub page_token_sealed: Option<SealedToken>,
+    pub instagram_account_id: Option<String>,
+    pub instagram_page_token_sealed: Option<SealedToken>,
+}
+
+/// How a pass leaves a job it holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRelease {
+    pub status: JobStatus,
+    /// For `Queued`: when to try again (RFC 3339), or `None` for "as soon as due".
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Queues a job. With an idempotency key already used in the workspace, returns the
+    /// existing job and `false` instead of creating a second one.
+    pub async fn insert_job(&self, job: &NewJob) -> Result<(JobRecord, bool), StoreError> {
+        let body = serde_json::to_string(job).map_err(|_| StoreError::Unexpected { status: 0, code: None })?;
+        match fetch::<Vec<JobRecord>>(self.from("publish_jobs").select(JOB_COLUMNS).insert(body)).await {
+            Ok(rows) => rows.into_iter().next().map(|job| (job, true)).ok_or(StoreError::NotFound),
+            Err(StoreError::Conflict { constraint }) => {
+                let Some(key) = &job.idempotency_key else { return Err(StoreError::Conflict { constraint }) };
+                let existing = fetch_first(
+                    self.from("publish_jobs")
+                        .select(JOB_COLUMNS)
+                        .eq("workspace_id", &job.workspace_id)
+                        .eq("idempotency_key", key)
+                        .limit(1),
+                )
+                .await?;
+                existing.map(|job| (job, false)).ok_or(StoreError::Conflict { constraint })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    pub async fn job(&self, job_id: &str) -> Result<Option<JobRecord>, StoreError> {
+        fetch_first(self.from("publish_jobs").select(JOB_COLUMNS).eq("id", job_id).limit(1)).await
+    }
+
+    /// A workspace's jobs, newest first; `offset` and `limit` page through them.
+    pub async fn jobs(
+        &self,
+        workspace_id: &str,
+        status: Option<JobStatus>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        let mut query = self
+            .from("publish_jobs")
+            .select(JOB_COLUMNS)
+            .eq("workspace_id", workspace_id)
+            .order("created_at.desc,id.desc");
+        if let Some(status) = status {
+            query = query.eq("status", status.as_str());
+        }
+        fetch(query.range(offset, offset + limit.max(1) - 1)).await
+    }
+
+    /// Cancels a job that is still queued. `IllegalTransition` if it is past that.
+    pub async fn cancel_job(&self, job_id: &str) -> Result<JobRecord, StoreError> {
+        let rows: Vec<JobRecord> = fetch(
+            self.from("publish_jobs")
+                .select(JOB_COLUMNS)
+                .eq("id", job_id)
+                .eq("status", "queued")
+                .update(json!({ "status": "cancelled" }).to_string()),
+        )
+        .await?;
+        if let Some(job) = rows.into_iter().next() {
+            let targets = json!({ "status": "cancelled" }).to_string();
+            send(self.from("publish_job_targets").eq("job_id", job_id).eq("status", "pending").update(targets)).await?;
+            return Ok(job);
+        }
+        match self.job(job_id).await? {
+            None => Err(StoreError::NotFound),
+            Some(job) => Err(StoreError::IllegalTransition {
+                message: format!("publish job {} is {} and can no longer be cancelled", job.id, job.status.as_str()),
+            }),
+        }
+    }
+
+    /// Leases up to `limit` due jobs to `owner` for `lease_seconds`.
+    pub async fn claim_due_jobs(&self, limit: u32, lease_seconds: u32, owner: &str) -> Result<Vec<ClaimedJob>, StoreError> {
+        fetch(self.rpc(
+            "claim_due_publish_jobs",
+            json!({ "p_limit": limit, "p_lease_seconds": lease_seconds, "p_owner": owner }),
+        ))
+        .await
+    }
+
+    /// Ends `owner`'s lease on a job. `false` when the lease is no longer the owner's (it expired
+    /// and another pass took the job): the caller must then leave the job alone.
+    pub async fn release_job(&self, job_id: &str, owner: &str, release: &JobRelease) -> Result<bool, StoreError> {
+        let row = json!({
+            "status": release.status,
+            "next_attempt_at": release.next_attempt_at,
+            "last_error": release.last_error,
+            "lease_owner": null,
+            "lease_expires_at": null,
+        });
+        let rows: Vec<serde_json::Value> = fetch(
+            self.from("publish_jobs")
+                .select("id")
+                .eq("id", job_id)
+                .eq("status", "running")
+                .eq("lease_owner", owner)
+                .update(row.to_string()),
+        )
+        .await?;
+        Ok(!rows.is_empty())
+    }
+
+    pub async fn targets(&self, job_id: &str) -> Result<Vec<TargetRecord>, StoreError> {
+        fetch(self.from("publish_job_targets").select("*").eq("job_id", job_id).order("target.asc")).await
+    }
+
+    pub async fn update_target(&self, job_id: &str, target: Target, update: &TargetUpdate) -> Result<(), StoreError> {
+        let body = serde_json::to_string(update).map_err(|_| StoreError::Unexpected { status: 0, code: None })?;
+        let target = serde_json::to_value(target).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let rows: Vec<serde_json::Value> =
+            fetch(self.from("publish_job_targets").select("job_id").eq("job_id", job_id).eq("target", target).update(body))
+                .await?;
+        if rows.is_empty() {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    pub async fn append_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {
+        let body = serde_json::to_string(attempt).map_err(|_| StoreError::Unexpected { status: 0, code: None })?;
+        send(self.from("publish_attempts").insert(body)).await.map(|_| ())
+    }
+
+    /// The attempt log of a job, oldest first.
+    pub async fn attempts(&self, job_id: &str) -> Result<Vec<Attempt>, StoreError> {
+        fetch(
+            self.from("publish_attempts")
+                .select("job_id,target,attempt_number,step,started_at,finished_at,outcome,graph_http_status,\
+                         graph_error_code,graph_error_subcode,fbtrace_id,error_reason,error_message,container_id,\
+                         external_id,permalink")
+                .eq("job_id", job_id)
+                .order("id.asc"),
+        )
+        .await
+    }
+}
