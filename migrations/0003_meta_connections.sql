@@ -108,6 +108,30 @@ create table public.meta_defaults (
     on delete set null (instagram_account_id)
 );
 
+-- The CHECK constraints above are the backstop; this trigger refuses a non-envelope first, with
+-- an error that does not quote the row. (A CHECK violation's DETAIL, "Failing row contains
+-- (...)", would put the plaintext token into the database server's log.)
+create or replace function public.meta_tokens_must_be_sealed()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  value text := to_jsonb(new) ->> tg_argv[0];
+begin
+  if value is not null and not public.meta_is_sealed_token(value) then
+    raise exception '%.% accepts only vault envelopes; the value was not stored', tg_table_name, tg_argv[0]
+      using errcode = '23514';
+  end if;
+  return new;
+end;
+$$;
+
+create trigger meta_connections_token_sealed before insert or update on public.meta_connections
+  for each row execute function public.meta_tokens_must_be_sealed('user_token_sealed');
+create trigger meta_pages_token_sealed before insert or update on public.meta_pages
+  for each row execute function public.meta_tokens_must_be_sealed('page_token_sealed');
+
 -- Consumes an OAuth state once: returns its workspace, user and return_to if it exists, has not
 -- expired and was not used before; otherwise no row. Concurrent callers: exactly one wins.
 create or replace function public.consume_meta_oauth_state(p_state_hash text)
@@ -206,6 +230,7 @@ grant update (consumed_at) on public.meta_oauth_states to service_role;
 grant select, insert, update, delete on public.meta_connections, public.meta_pages,
   public.meta_instagram_accounts, public.meta_defaults to service_role;
 
+revoke all on function public.meta_tokens_must_be_sealed() from public, anon, authenticated;
 revoke all on function public.consume_meta_oauth_state(text) from public, anon, authenticated;
 revoke all on function public.save_meta_connection(jsonb) from public, anon, authenticated;
 grant execute on function public.consume_meta_oauth_state(text) to service_role;

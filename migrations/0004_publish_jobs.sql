@@ -13,9 +13,10 @@ create table public.publish_jobs (
     cardinality(targets) between 1 and 2
     and targets <@ array['facebook', 'instagram']
     and (cardinality(targets) = 1 or targets[1] <> targets[2])),
-  payload_json jsonb not null check (
+  -- `is true`: a missing "version" makes jsonb_typeof() null, which a CHECK would let through.
+  payload_json jsonb not null check ((
     jsonb_typeof(payload_json) = 'object' and jsonb_typeof(payload_json -> 'version') = 'number'
-    and pg_column_size(payload_json) <= 65536),
+    and pg_column_size(payload_json) <= 65536) is true),
   scheduled_at timestamptz not null,
   status text not null default 'queued'
     check (status in ('queued', 'running', 'published', 'failed', 'needs_review', 'cancelled')),

@@ -70,7 +70,7 @@ try {
 }
 
 const env = { ...stack.testEnv(), WORKER_BUILD_DIR: path.join(ROOT, WORKER_OUT_DIR) };
-await run("integration tests on the real stack (cargo test -p stack-tests)", "cargo", ["test", "-p", "stack-tests"], env);
+await run("integration tests on the real stack (cargo test -p stack-tests)", "cargo", ["test", "--no-fail-fast", "-p", "stack-tests"], env);
 const nodeTests = (dir) =>
   fs.readdirSync(path.join(ROOT, dir)).filter((name) => name.endsWith(".test.mjs")).sort().map((name) => path.join(dir, name));
 await run("setup tests: migrations and roles (node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/setup")], env);

@@ -423,6 +423,7 @@ export class Stack {
       STACK_ANON_KEY: this.vars.SUPABASE_ANON_KEY,
       STACK_SANDBOX_URL: `http://127.0.0.1:${this.ports.sandbox}`,
       STACK_DATABASE_URL: this.databaseUrl,
+      STACK_LOG_DIR: path.join(this.dir, "logs"),
       STACK_WORKER_VARS: JSON.stringify(this.vars),
     };
   }
