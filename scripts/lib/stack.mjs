@@ -349,7 +349,8 @@ export class Stack {
   bootstrapDatabase() {
     this.authenticatorPassword = crypto.randomBytes(24).toString("hex");
     const psqlArgs = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", this.socketDir, "-p", String(this.ports.pg), "-U", "postgres", "-d", "postgres"];
-    run("psql", [...psqlArgs, "-v", `authenticator_password=${this.authenticatorPassword}`, "-f", path.join(ROOT, "scripts/stack/bootstrap.sql")]);
+    run("psql", [...psqlArgs, "-v", `authenticator_password=${this.authenticatorPassword}`, "-f", path.join(ROOT, "scripts/stack/bootstrap-roles.sql")]);
+    run("psql", [...psqlArgs, "-f", path.join(ROOT, "scripts/stack/bootstrap-database.sql")]);
     const out = run("bash", [path.join(ROOT, "scripts/migrate.sh"), this.databaseUrl]);
     for (const line of out.trim().split("\n")) say(line);
   }

@@ -11,15 +11,15 @@ import { test } from "node:test";
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const db = process.env.STACK_DATABASE_URL;
 
-function migrate(dir) {
-  return spawnSync("bash", [path.join(ROOT, "scripts/migrate.sh"), db], {
+function migrate(dir, url = db) {
+  return spawnSync("bash", [path.join(ROOT, "scripts/migrate.sh"), url], {
     encoding: "utf8",
     env: { ...process.env, ...(dir ? { MIGRATIONS_DIR: dir } : {}) },
   });
 }
 
-function sql(query) {
-  const result = spawnSync("psql", [db, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query], { encoding: "utf8" });
+function sql(query, url = db) {
+  const result = spawnSync("psql", [url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query], { encoding: "utf8" });
   assert.equal(result.status, 0, result.stderr);
   return result.stdout.trim();
 }
@@ -67,4 +67,54 @@ test("the local bootstrap created Supabase's roles with their attributes", () =>
   assert.equal(roles, ["anon:false:false", "authenticated:false:false", "authenticator:true:false", "service_role:false:true"].join("\n"));
   assert.equal(sql("select has_function_privilege('anon', 'public.meta_publisher_health()', 'execute')"), "f");
   assert.equal(sql("select has_function_privilege('service_role', 'public.meta_publisher_health()', 'execute')"), "t");
+});
+
+/** A new empty database in the test cluster, bootstrapped like a Supabase project's. */
+function freshDatabase(name) {
+  sql(`drop database if exists ${name}`);
+  sql(`create database ${name}`);
+  const url = db.replace("/postgres?", `/${name}?`);
+  const boot = spawnSync("psql", [url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-f", path.join(ROOT, "scripts/stack/bootstrap-database.sql")], { encoding: "utf8" });
+  assert.equal(boot.status, 0, boot.stderr);
+  return url;
+}
+
+test("on an empty database the migrations apply cleanly, and a second run is a no-op", () => {
+  const url = freshDatabase("migrate_empty");
+  try {
+    const first = migrate(undefined, url);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stdout, /applied 0001_health\.sql/);
+    const second = migrate(undefined, url);
+    assert.equal(second.status, 0, second.stderr);
+    assert.match(second.stdout, /0 new, database up to date/);
+  } finally {
+    sql("drop database migrate_empty");
+  }
+});
+
+test("a host app's own workspace tables are kept when they have the needed columns, refused otherwise", () => {
+  const url = freshDatabase("migrate_host");
+  try {
+    sql(`create table public.workspaces (id uuid primary key, title text, plan text not null, billing_id text);
+         create table public.workspace_members (workspace_id uuid references public.workspaces, user_id uuid, role text, invited_by uuid);
+         insert into public.workspaces values ('00000000-0000-0000-0000-000000000001', 'Host', 'growth', 'cus_1');`, url);
+    const applied = migrate(undefined, url);
+    assert.equal(applied.status, 0, applied.stderr);
+    // Kept as they were: the host's extra columns and rows are still there, and no policy was added.
+    assert.equal(sql("select billing_id from public.workspaces", url), "cus_1");
+    assert.equal(sql("select count(*) from pg_policies where tablename in ('workspaces', 'workspace_members')", url), "0");
+  } finally {
+    sql("drop database migrate_host");
+  }
+  const lacking = freshDatabase("migrate_lacking");
+  try {
+    sql("create table public.workspaces (id uuid primary key, tier text); create table public.workspace_members (workspace_id uuid, user_id uuid);", lacking);
+    const refused = migrate(undefined, lacking);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /lack columns this service needs: workspaces\.plan \(text\), workspace_members\.role \(text\)/);
+    assert.equal(sql("select count(*) from app_migrations.applied where filename like '0002%'", lacking), "0");
+  } finally {
+    sql("drop database migrate_lacking");
+  }
 });

@@ -1,27 +1,6 @@
--- Local stand-in for what a Supabase project already has before our migrations run:
--- its API roles, the `auth` helpers RLS policies call, and its default grants on `public`.
--- Idempotent; run on every start. Never apply this to a Supabase project.
--- psql variable: authenticator_password.
-
-do $$
-begin
-  if not exists (select from pg_roles where rolname = 'anon') then
-    create role anon nologin noinherit;
-  end if;
-  if not exists (select from pg_roles where rolname = 'authenticated') then
-    create role authenticated nologin noinherit;
-  end if;
-  if not exists (select from pg_roles where rolname = 'service_role') then
-    create role service_role nologin noinherit bypassrls;
-  end if;
-  if not exists (select from pg_roles where rolname = 'authenticator') then
-    create role authenticator login noinherit;
-  end if;
-end
-$$;
-
-alter role authenticator with login password :'authenticator_password';
-grant anon, authenticated, service_role to authenticator;
+-- Local stand-in, per database, for what a Supabase project's database already has: the `auth`
+-- helpers RLS policies call, and Supabase's default grants on `public`. Idempotent.
+-- Never apply this to a Supabase project. (The roles are cluster-wide: bootstrap-roles.sql.)
 
 create schema if not exists auth;
 grant usage on schema auth to anon, authenticated, service_role;
