@@ -34,8 +34,9 @@ pub struct NewPage {
     pub unusable_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct NewInstagramAccount {
+/// An Instagram Business account linked to a discovered Page (as saved and as read back).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstagramAccount {
     pub ig_user_id: String,
     pub page_id: String,
     pub username: Option<String>,
@@ -73,15 +74,6 @@ pub struct PageRecord {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct InstagramAccountRecord {
-    pub ig_user_id: String,
-    pub page_id: String,
-    pub username: Option<String>,
-    pub name: Option<String>,
-    pub profile_picture_url: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Defaults {
     pub workspace_id: String,
     pub connection_id: String,
@@ -104,7 +96,7 @@ impl Store {
         &self,
         connection: &NewConnection,
         pages: &[NewPage],
-        instagram_accounts: &[NewInstagramAccount],
+        instagram_accounts: &[InstagramAccount],
     ) -> Result<Defaults, StoreError> {
         let params = json!({ "p": { "connection": connection, "pages": pages, "instagram_accounts": instagram_accounts } });
         fetch(self.rpc("save_meta_connection", params)).await
@@ -129,7 +121,7 @@ impl Store {
         .await
     }
 
-    pub async fn instagram_accounts(&self, connection_id: &str) -> Result<Vec<InstagramAccountRecord>, StoreError> {
+    pub async fn instagram_accounts(&self, connection_id: &str) -> Result<Vec<InstagramAccount>, StoreError> {
         fetch(
             self.from("meta_instagram_accounts")
                 .select("ig_user_id,page_id,username,name,profile_picture_url")

@@ -147,7 +147,7 @@ impl Stack {
         user_token: &str,
         pages: &[TestPage<'_>],
     ) -> (String, meta_publisher::store::connections::Defaults) {
-        use meta_publisher::store::connections::{NewConnection, NewInstagramAccount, NewPage};
+        use meta_publisher::store::connections::{InstagramAccount, NewConnection, NewPage};
         use meta_publisher::vault::{AccessToken, TokenSlot};
         let vault = self.vault();
         let connection_id = new_id();
@@ -191,10 +191,10 @@ impl Stack {
                 }
             })
             .collect();
-        let accounts: Vec<NewInstagramAccount> = pages
+        let accounts: Vec<InstagramAccount> = pages
             .iter()
             .filter_map(|page| {
-                page.instagram.map(|ig| NewInstagramAccount {
+                page.instagram.map(|ig| InstagramAccount {
                     ig_user_id: ig.into(),
                     page_id: page.id.into(),
                     username: Some(format!("ig_{ig}")),
