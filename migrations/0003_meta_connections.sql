@@ -12,6 +12,7 @@ returns boolean
 language sql
 immutable
 parallel safe
+set search_path = ''
 as $$
   select value ~ '^mpt1\.[0-9a-f]{16}\.[A-Za-z0-9_-]{16}\.[A-Za-z0-9_-]{22,}$'
 $$;
@@ -72,7 +73,8 @@ create table public.meta_pages (
     references public.meta_connections (id, workspace_id) on delete cascade,
   -- Usable means: a Page token and the CREATE_CONTENT task; otherwise the reason is given.
   check (usable = (unusable_reason is null)),
-  check (not usable or (page_token_sealed is not null and 'CREATE_CONTENT' = any (tasks)))
+  -- `is true`: a NULL among the tasks would make `= any` null, which a CHECK lets through.
+  check ((not usable or (page_token_sealed is not null and 'CREATE_CONTENT' = any (tasks))) is true)
 );
 
 create table public.meta_instagram_accounts (
@@ -171,6 +173,11 @@ declare
   result public.meta_defaults;
 begin
   conn := jsonb_populate_record(null::public.meta_connections, p -> 'connection');
+  if conn.workspace_id is null or conn.id is null then
+    raise exception 'save_meta_connection needs connection.id and connection.workspace_id' using errcode = '22023';
+  end if;
+  -- Two reconnects of one workspace at once: the second waits and then replaces the first.
+  perform pg_advisory_xact_lock(hashtextextended('meta_connection:' || conn.workspace_id::text, 0));
   select d.facebook_page_id, d.instagram_account_id into old_page, old_ig
     from public.meta_defaults d where d.workspace_id = conn.workspace_id;
 
@@ -215,6 +222,25 @@ begin
 end;
 $$;
 
+-- Revokes a connection at once (the user removed the app): status `revoked`, and every token
+-- of it, user and Pages, erased in the same transaction. Returns whether it existed.
+create or replace function public.revoke_meta_connection(p_connection_id uuid, p_reason text)
+returns boolean
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  update public.meta_pages
+     set page_token_sealed = null, usable = false, unusable_reason = 'token_revoked'
+   where connection_id = p_connection_id;
+  update public.meta_connections
+     set status = 'revoked', status_reason = p_reason, user_token_sealed = null, updated_at = now()
+   where id = p_connection_id;
+  return found;
+end;
+$$;
+
 -- Row level security on every table; no policies for anon/authenticated: nothing here is
 -- theirs to read, even for members (the Worker answers them, without tokens).
 alter table public.meta_oauth_states enable row level security;
@@ -225,13 +251,18 @@ alter table public.meta_defaults enable row level security;
 
 revoke all on public.meta_oauth_states, public.meta_connections, public.meta_pages,
   public.meta_instagram_accounts, public.meta_defaults from public, anon, authenticated, service_role;
-grant select, insert, delete on public.meta_oauth_states to service_role;
+-- Only what the Worker does: referential cascades run with the table owner's rights, so
+-- replacing a connection needs DELETE on meta_connections alone.
+grant select, insert on public.meta_oauth_states to service_role;
 grant update (consumed_at) on public.meta_oauth_states to service_role;
-grant select, insert, update, delete on public.meta_connections, public.meta_pages,
-  public.meta_instagram_accounts, public.meta_defaults to service_role;
+grant select, insert, update, delete on public.meta_connections to service_role;
+grant select, insert, update on public.meta_pages, public.meta_defaults to service_role;
+grant select, insert on public.meta_instagram_accounts to service_role;
 
 revoke all on function public.meta_tokens_must_be_sealed() from public, anon, authenticated;
 revoke all on function public.consume_meta_oauth_state(text) from public, anon, authenticated;
 revoke all on function public.save_meta_connection(jsonb) from public, anon, authenticated;
+revoke all on function public.revoke_meta_connection(uuid, text) from public, anon, authenticated;
+grant execute on function public.revoke_meta_connection(uuid, text) to service_role;
 grant execute on function public.consume_meta_oauth_state(text) to service_role;
 grant execute on function public.save_meta_connection(jsonb) to service_role;

@@ -9,10 +9,11 @@
 create table public.publish_jobs (
   id uuid primary key default gen_random_uuid(),
   workspace_id uuid not null references public.workspaces (id) on delete cascade,
-  targets text[] not null check (
-    cardinality(targets) between 1 and 2
+  targets text[] not null check ((
+    array_ndims(targets) = 1 and array_lower(targets, 1) = 1
+    and cardinality(targets) between 1 and 2
     and targets <@ array['facebook', 'instagram']
-    and (cardinality(targets) = 1 or targets[1] <> targets[2])),
+    and (cardinality(targets) = 1 or targets[1] <> targets[2])) is true),
   -- `is true`: a missing "version" makes jsonb_typeof() null, which a CHECK would let through.
   payload_json jsonb not null check ((
     jsonb_typeof(payload_json) = 'object' and jsonb_typeof(payload_json -> 'version') = 'number'
@@ -170,7 +171,8 @@ begin
        ('pending', 'needs_review'), ('pending', 'cancelled'),
        ('container_created', 'published'), ('container_created', 'failed'),
        ('container_created', 'needs_review'), ('container_created', 'pending'),
-       ('failed', 'pending'),
+       ('container_created', 'cancelled'),
+       ('failed', 'pending'), ('failed', 'cancelled'),
        ('needs_review', 'pending'), ('needs_review', 'published'), ('needs_review', 'failed')) then
     raise exception 'the % target of job % cannot move from % to %', old.target, old.job_id, old.status, new.status
       using errcode = 'MPJ02';
@@ -183,15 +185,34 @@ $$;
 create trigger publish_job_targets_guard before update on public.publish_job_targets
   for each row execute function public.publish_job_targets_guard();
 
--- The attempt log refuses updates, and deletes other than those cascading from its job.
+-- A cancelled job cancels its targets that have not gone out (a published one stays published).
+create or replace function public.publish_jobs_cancel_targets()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.publish_job_targets
+     set status = 'cancelled'
+   where job_id = new.id and status in ('pending', 'container_created', 'failed');
+  return null;
+end;
+$$;
+
+create trigger publish_jobs_cancel_targets after update of status on public.publish_jobs
+  for each row when (new.status = 'cancelled' and old.status <> 'cancelled')
+  execute function public.publish_jobs_cancel_targets();
+
+-- The attempt log refuses updates, truncation, and deletes other than those that follow the
+-- deletion of its job (or its workspace): when the cascade reaches a row, its job is gone.
 create or replace function public.publish_attempts_append_only()
 returns trigger
 language plpgsql
 set search_path = ''
 as $$
 begin
-  if tg_op = 'DELETE' and pg_trigger_depth() > 1 then
-    return old; -- cascaded from deleting the job (or its workspace)
+  if tg_op = 'DELETE' and not exists (select 1 from public.publish_jobs j where j.id = old.job_id) then
+    return old;
   end if;
   raise exception 'the publish attempt log is append-only (% refused)', lower(tg_op)
     using errcode = 'MPJ03';
@@ -200,6 +221,8 @@ $$;
 
 create trigger publish_attempts_append_only before update or delete on public.publish_attempts
   for each row execute function public.publish_attempts_append_only();
+create trigger publish_attempts_no_truncate before truncate on public.publish_attempts
+  for each statement execute function public.publish_attempts_append_only();
 
 -- Claims up to p_limit due jobs for one pass: queued jobs whose time (or retry time) has come,
 -- and running jobs whose lease expired (their pass died). Each is leased to p_owner for
@@ -235,6 +258,9 @@ begin
   if p_lease_seconds is null or p_lease_seconds < 10 or p_lease_seconds > 3600 then
     raise exception 'p_lease_seconds must be between 10 and 3600' using errcode = '22023';
   end if;
+  if p_owner is null or length(p_owner) not between 8 and 100 then
+    raise exception 'p_owner must name the pass (8 to 100 characters, unique per pass)' using errcode = '22023';
+  end if;
   return query
   with due as (
     select j.id
@@ -255,11 +281,11 @@ begin
     returning j.*
   )
   select c.id, c.workspace_id, c.targets, c.payload_json, c.scheduled_at, c.attempts, c.lease_expires_at,
-         (select jsonb_object_agg(t.target, jsonb_build_object(
+         coalesce((select jsonb_object_agg(t.target, jsonb_build_object(
                    'status', t.status, 'container_id', t.container_id,
                    'container_created_at', t.container_created_at, 'external_id', t.external_id,
                    'attempts', t.attempts))
-            from public.publish_job_targets t where t.job_id = c.id),
+            from public.publish_job_targets t where t.job_id = c.id), '{}'),
          mc.id, mc.status, mc.user_token_sealed,
          d.facebook_page_id, fp.page_token_sealed,
          d.instagram_account_id, ip.page_token_sealed
@@ -269,6 +295,30 @@ begin
     left join public.meta_pages fp on fp.connection_id = mc.id and fp.page_id = d.facebook_page_id
     left join public.meta_instagram_accounts ia on ia.connection_id = mc.id and ia.ig_user_id = d.instagram_account_id
     left join public.meta_pages ip on ip.connection_id = mc.id and ip.page_id = ia.page_id;
+end;
+$$;
+
+-- Updates one target of a job, only while p_owner holds the job's lease: a pass whose lease
+-- expired (and whose job another pass took) cannot overwrite what the new pass does.
+-- p_changes holds the columns to set. Returns whether the update happened.
+create or replace function public.update_publish_target(p_job_id uuid, p_target text, p_owner text, p_changes jsonb)
+returns boolean
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  update public.publish_job_targets t
+     set (status, destination_id, container_id, container_created_at, external_id, permalink,
+          attempts, last_error_reason, last_error_message, published_at)
+       = (select r.status, r.destination_id, r.container_id, r.container_created_at, r.external_id,
+                 r.permalink, r.attempts, r.last_error_reason, r.last_error_message, r.published_at
+            from jsonb_populate_record(t, p_changes) r)
+    from public.publish_jobs j
+   where t.job_id = p_job_id and t.target = p_target
+     and j.id = t.job_id and j.status = 'running' and j.lease_owner = p_owner
+     and j.lease_expires_at > now();
+  return found;
 end;
 $$;
 
@@ -293,12 +343,18 @@ create policy publish_attempts_members_read on public.publish_attempts for selec
 revoke all on public.publish_jobs, public.publish_job_targets, public.publish_attempts
   from public, anon, authenticated, service_role;
 grant select on public.publish_jobs, public.publish_job_targets, public.publish_attempts to authenticated;
-grant select, insert, update, delete on public.publish_jobs to service_role;
+-- No DELETE: a job (and with it its attempt log) goes only with its workspace.
+grant select, insert, update on public.publish_jobs to service_role;
 grant select, insert, update on public.publish_job_targets to service_role;
 grant select, insert on public.publish_attempts to service_role;
+-- Supabase's default privileges grant the identity sequence too; inserts do not need it.
+revoke all on sequence public.publish_attempts_id_seq from public, anon, authenticated, service_role;
 
 revoke all on function public.claim_due_publish_jobs(integer, integer, text) from public, anon, authenticated;
 grant execute on function public.claim_due_publish_jobs(integer, integer, text) to service_role;
+revoke all on function public.update_publish_target(uuid, text, text, jsonb) from public, anon, authenticated;
+grant execute on function public.update_publish_target(uuid, text, text, jsonb) to service_role;
 -- Trigger functions are not API: keep them off the RPC surface.
 revoke all on function public.publish_jobs_create_targets(), public.publish_jobs_guard(),
-  public.publish_job_targets_guard(), public.publish_attempts_append_only() from public, anon, authenticated;
+  public.publish_job_targets_guard(), public.publish_attempts_append_only(),
+  public.publish_jobs_cancel_targets() from public, anon, authenticated;

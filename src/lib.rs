@@ -11,6 +11,7 @@
 pub mod api_error;
 pub mod bearer;
 pub mod config;
+pub mod graph;
 pub mod health;
 pub mod log;
 pub mod publish;

@@ -32,7 +32,13 @@ pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
         Route::ResealTokens => {
             let authorization = req.headers().get("Authorization").ok().flatten();
             bearer::check(authorization.as_deref(), &config.operator_token)?;
-            let report = reseal::reseal_all(&Store::from_config(&config), &Vault::from_config(&config))
+            let after = req.url().ok().and_then(|url| url.query_pairs().find(|(k, _)| k == "after").map(|(_, v)| v.into_owned()));
+            let cursor = match after {
+                None => reseal::Cursor::START,
+                Some(text) => reseal::Cursor::parse(&text)
+                    .ok_or_else(|| ApiError::new(400, "invalid_request", "after must be the next_cursor of a previous answer"))?,
+            };
+            let report = reseal::reseal_batch(&Store::from_config(&config), &Vault::from_config(&config), cursor)
                 .await
                 .map_err(|err| ApiError::new(503, "database_unavailable", format!("Re-sealing stopped: {err}")))?;
             json_response(200, &report)

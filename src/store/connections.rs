@@ -2,7 +2,7 @@
 //! Reads never select token columns; tokens are read only by claiming (jobs.rs) and by the
 //! re-seal (tokens.rs).
 
-use super::{fetch, fetch_first, send, Store, StoreError};
+use super::{fetch, fetch_first, Store, StoreError};
 use crate::vault::SealedToken;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -157,24 +157,26 @@ impl Store {
     }
 
     /// Changes a connection's status. `Revoked` also erases its user token and its Pages'
-    /// tokens (the user removed the app).
+    /// tokens, in one transaction (the user removed the app).
     pub async fn set_connection_status(
         &self,
         connection_id: &str,
         status: ConnectionStatus,
         reason: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut row = json!({ "status": status, "status_reason": reason, "updated_at": "now" });
-        if status == ConnectionStatus::Revoked {
-            row["user_token_sealed"] = serde_json::Value::Null;
-            let pages = json!({ "page_token_sealed": null, "usable": false, "unusable_reason": "token_revoked" });
-            send(self.from("meta_pages").eq("connection_id", connection_id).update(pages.to_string())).await?;
+        let found = if status == ConnectionStatus::Revoked {
+            fetch::<bool>(self.rpc("revoke_meta_connection", json!({ "p_connection_id": connection_id, "p_reason": reason })))
+                .await?
+        } else {
+            let row = json!({ "status": status, "status_reason": reason, "updated_at": "now" });
+            let updated: Vec<serde_json::Value> =
+                fetch(self.from("meta_connections").eq("id", connection_id).select("id").update(row.to_string())).await?;
+            !updated.is_empty()
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound)
         }
-        let updated: Vec<serde_json::Value> =
-            fetch(self.from("meta_connections").eq("id", connection_id).select("id").update(row.to_string())).await?;
-        if updated.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
     }
 }

@@ -162,6 +162,7 @@ pub struct ClaimedJob {
     pub scheduled_at: String,
     pub attempts: i32,
     pub lease_expires_at: String,
+    #[serde(default)]
     pub target_states: BTreeMap<Target, ClaimedTargetState>,
     pub connection_id: Option<String>,
     pub connection_status: Option<String>,
@@ -237,9 +238,8 @@ impl Store {
                 .update(json!({ "status": "cancelled" }).to_string()),
         )
         .await?;
+        // The database cancels the job's targets that have not gone out, in the same statement.
         if let Some(job) = rows.into_iter().next() {
-            let targets = json!({ "status": "cancelled" }).to_string();
-            send(self.from("publish_job_targets").eq("job_id", job_id).eq("status", "pending").update(targets)).await?;
             return Ok(job);
         }
         match self.job(job_id).await? {
@@ -285,16 +285,14 @@ impl Store {
         fetch(self.from("publish_job_targets").select("*").eq("job_id", job_id).order("target.asc")).await
     }
 
-    pub async fn update_target(&self, job_id: &str, target: Target, update: &TargetUpdate) -> Result<(), StoreError> {
-        let body = serde_json::to_string(update).map_err(|_| StoreError::Unexpected { status: 0, code: None })?;
-        let target = serde_json::to_value(target).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let rows: Vec<serde_json::Value> =
-            fetch(self.from("publish_job_targets").select("job_id").eq("job_id", job_id).eq("target", target).update(body))
-                .await?;
-        if rows.is_empty() {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+    /// Changes one target of a job that `owner` holds the lease of. `false` when the lease is no
+    /// longer the owner's (or the job is not running): nothing was written.
+    pub async fn update_target(&self, job_id: &str, target: Target, owner: &str, update: &TargetUpdate) -> Result<bool, StoreError> {
+        fetch(self.rpc(
+            "update_publish_target",
+            json!({ "p_job_id": job_id, "p_target": target, "p_owner": owner, "p_changes": update }),
+        ))
+        .await
     }
 
     pub async fn append_attempt(&self, attempt: &Attempt) -> Result<(), StoreError> {

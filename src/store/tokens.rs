@@ -1,5 +1,5 @@
-//! Every stored sealed token, for re-sealing under a new key. The only reads of token columns
-//! besides claiming.
+//! Stored sealed tokens that are not under the current key, for re-sealing after a rotation.
+//! The only reads of token columns besides claiming.
 
 use super::{fetch, Store, StoreError};
 use crate::vault::{SealedToken, TokenSlot};
@@ -12,38 +12,70 @@ pub struct StoredToken {
     pub sealed: SealedToken,
 }
 
+/// Which table a re-seal batch reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenTable {
+    Connections,
+    Pages,
+}
+
 impl Store {
-    pub async fn sealed_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
-        #[derive(Deserialize)]
-        struct UserRow {
-            id: String,
-            user_token_sealed: SealedToken,
+    /// Up to `limit` tokens of `table` not sealed with `current_key_id`, in key order, skipping
+    /// the first `skip` of them (those a previous batch could not re-seal).
+    pub async fn tokens_not_under_key(
+        &self,
+        table: TokenTable,
+        current_key_id: &str,
+        skip: usize,
+        limit: usize,
+    ) -> Result<Vec<StoredToken>, StoreError> {
+        // `not.like` is null for a NULL token, so erased tokens are never returned.
+        let current = format!("mpt1.{current_key_id}.*");
+        let range = (skip, skip + limit.max(1) - 1);
+        match table {
+            TokenTable::Connections => {
+                #[derive(Deserialize)]
+                struct Row {
+                    id: String,
+                    user_token_sealed: SealedToken,
+                }
+                let rows: Vec<Row> = fetch(
+                    self.from("meta_connections")
+                        .select("id,user_token_sealed")
+                        .not("like", "user_token_sealed", &current)
+                        .order("id.asc")
+                        .range(range.0, range.1),
+                )
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| StoredToken { slot: TokenSlot::UserToken { connection_id: row.id }, sealed: row.user_token_sealed })
+                    .collect())
+            }
+            TokenTable::Pages => {
+                #[derive(Deserialize)]
+                struct Row {
+                    connection_id: String,
+                    page_id: String,
+                    page_token_sealed: SealedToken,
+                }
+                let rows: Vec<Row> = fetch(
+                    self.from("meta_pages")
+                        .select("connection_id,page_id,page_token_sealed")
+                        .not("like", "page_token_sealed", &current)
+                        .order("connection_id.asc,page_id.asc")
+                        .range(range.0, range.1),
+                )
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|row| StoredToken {
+                        slot: TokenSlot::PageToken { connection_id: row.connection_id, page_id: row.page_id },
+                        sealed: row.page_token_sealed,
+                    })
+                    .collect())
+            }
         }
-        #[derive(Deserialize)]
-        struct PageRow {
-            connection_id: String,
-            page_id: String,
-            page_token_sealed: SealedToken,
-        }
-        let users: Vec<UserRow> = fetch(
-            self.from("meta_connections").select("id,user_token_sealed").not("is", "user_token_sealed", "null"),
-        )
-        .await?;
-        let pages: Vec<PageRow> = fetch(
-            self.from("meta_pages")
-                .select("connection_id,page_id,page_token_sealed")
-                .not("is", "page_token_sealed", "null"),
-        )
-        .await?;
-        let users = users.into_iter().map(|row| StoredToken {
-            slot: TokenSlot::UserToken { connection_id: row.id },
-            sealed: row.user_token_sealed,
-        });
-        let pages = pages.into_iter().map(|row| StoredToken {
-            slot: TokenSlot::PageToken { connection_id: row.connection_id, page_id: row.page_id },
-            sealed: row.page_token_sealed,
-        });
-        Ok(users.chain(pages).collect())
     }
 
     /// Swaps `old` for `new` in the token's slot if `old` is still what is stored; `false` if

@@ -84,15 +84,19 @@ pub enum TokenSlot {
 }
 
 impl TokenSlot {
+    /// Length-prefixed fields, so no two slots share associated data whatever their ids hold.
+    /// Ids are lowercased: PostgreSQL returns uuids in lowercase whatever case they went in.
     fn associated_data(&self) -> String {
-        match self {
-            TokenSlot::UserToken { connection_id } => {
-                format!("{VERSION}|meta_connections|{connection_id}|user_token")
-            }
+        let fields: &[&str] = match self {
+            TokenSlot::UserToken { connection_id } => &["meta_connections", &connection_id.to_ascii_lowercase(), "user_token"],
             TokenSlot::PageToken { connection_id, page_id } => {
-                format!("{VERSION}|meta_pages|{connection_id}|{page_id}|page_token")
+                &["meta_pages", &connection_id.to_ascii_lowercase(), page_id, "page_token"]
             }
-        }
+        };
+        fields.iter().fold(String::from(VERSION), |mut aad, field| {
+            aad.push_str(&format!("|{}:{}", field.len(), field));
+            aad
+        })
     }
 }
 
@@ -289,6 +293,18 @@ mod tests {
         let after = Vault::new(&key(2), None);
         assert_eq!(after.open(&sealed_new, &slot).unwrap().expose(), TOKEN);
         assert_eq!(after.open(&sealed_old, &slot).unwrap_err(), VaultError::UnknownKey);
+    }
+
+    #[test]
+    fn associated_data_is_unambiguous_and_case_insensitive_for_ids() {
+        let a = TokenSlot::PageToken { connection_id: "a|1:b".into(), page_id: "c".into() };
+        let b = TokenSlot::PageToken { connection_id: "a".into(), page_id: "b|1:c".into() };
+        assert_ne!(a.associated_data(), b.associated_data());
+        let vault = Vault::new(&key(1), None);
+        let upper = user_slot("ABCDEF01-0000-4000-8000-000000000000");
+        let lower = user_slot("abcdef01-0000-4000-8000-000000000000");
+        let sealed = vault.seal(&AccessToken::new(TOKEN), &upper).unwrap();
+        assert_eq!(vault.open(&sealed, &lower).unwrap().expose(), TOKEN);
     }
 
     #[test]

@@ -213,3 +213,22 @@ pub fn meta_id() -> String {
     let uuid = uuid::Uuid::new_v4().as_u128();
     format!("{}", 10_000_000_000_000u128 + uuid % 9_000_000_000_000_000u128)
 }
+
+/// Runs the re-seal in batches, as an operator would, until no cursor is left; the sum of the batches.
+pub async fn reseal_everything(store: &Store, vault: &Vault) -> meta_publisher::vault::reseal::ResealReport {
+    use meta_publisher::vault::reseal::{reseal_batch, Cursor, ResealReport};
+    let mut total = ResealReport::default();
+    let mut cursor = Cursor::START;
+    loop {
+        let batch = reseal_batch(store, vault, cursor).await.expect("reseal batch");
+        total.examined += batch.examined;
+        total.resealed += batch.resealed;
+        total.changed_meanwhile += batch.changed_meanwhile;
+        total.unknown_key += batch.unknown_key;
+        total.unreadable += batch.unreadable;
+        match batch.next_cursor.as_deref().and_then(Cursor::parse) {
+            Some(next) => cursor = next,
+            None => return total,
+        }
+    }
+}

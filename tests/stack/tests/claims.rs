@@ -114,27 +114,27 @@ async fn an_expired_lease_is_claimed_again_and_a_live_one_is_not() {
             }
         }
     };
-    let first = claim_mine("pass-1").await;
+    let first = claim_mine("lease-pass-1").await;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].job_id, job.id);
-    assert!(claim_mine("pass-2").await.is_empty(), "a live lease keeps the job");
+    assert!(claim_mine("lease-pass-2").await.is_empty(), "a live lease keeps the job");
 
     // The pass died: its lease runs out.
     db.execute("update public.publish_jobs set lease_expires_at = now() - interval '1 second' where id = $1::text::uuid", &[&job.id])
         .await
         .unwrap();
-    let second = claim_mine("pass-3").await;
+    let second = claim_mine("lease-pass-3").await;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0].attempts, 2);
     let owner: String = db.query_one("select lease_owner from public.publish_jobs where id = $1::text::uuid", &[&job.id]).await.unwrap().get(0);
-    assert_eq!(owner, "pass-3");
+    assert_eq!(owner, "lease-pass-3");
 }
 
 #[tokio::test]
 async fn claim_arguments_are_checked() {
     let stack = Stack::from_env();
     let store = stack.service_store();
-    for (limit, lease) in [(0, 60), (101, 60), (5, 1), (5, 100000)] {
-        assert!(store.claim_due_jobs(limit, lease, "x").await.is_err(), "limit {limit}, lease {lease}");
+    for (limit, lease, owner) in [(0, 60, "a-good-owner"), (101, 60, "a-good-owner"), (5, 1, "a-good-owner"), (5, 100000, "a-good-owner"), (5, 60, "short"), (5, 60, "")] {
+        assert!(store.claim_due_jobs(limit, lease, owner).await.is_err(), "limit {limit}, lease {lease}, owner {owner:?}");
     }
 }

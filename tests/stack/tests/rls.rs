@@ -67,6 +67,19 @@ async fn members_read_their_own_jobs_and_nothing_else() {
     assert_eq!((status, rows(&body)), (200, 0), "outsider: {body}");
     let (status, _) = stack.rest(Method::GET, &path, stack.anon_key.expose(), None).await;
     assert!(status == 401 || status == 403, "anon: {status}");
+    for table in ["publish_job_targets", "publish_attempts"] {
+        let (status, body) = stack.rest(Method::GET, &format!("/{table}?job_id=eq.{job_id}"), &stack.user_jwt(&outsider), None).await;
+        assert_eq!((status, rows(&body)), (200, 0), "outsider reads {table}: {body}");
+        let (status, _) = stack.rest(Method::GET, &format!("/{table}?job_id=eq.{job_id}"), stack.anon_key.expose(), None).await;
+        assert!(status == 401 || status == 403, "anon reads {table}: {status}");
+    }
+    // Members see their own membership and workspace, outsiders neither.
+    let (_, body) = stack.rest(Method::GET, &format!("/workspaces?id=eq.{workspace}"), &stack.user_jwt(&member), None).await;
+    assert_eq!(rows(&body), 1, "member reads the workspace: {body}");
+    let (_, body) = stack.rest(Method::GET, &format!("/workspaces?id=eq.{workspace}"), &stack.user_jwt(&outsider), None).await;
+    assert_eq!(rows(&body), 0, "outsider: {body}");
+    let (_, body) = stack.rest(Method::GET, &format!("/workspace_members?workspace_id=eq.{workspace}"), &stack.user_jwt(&outsider), None).await;
+    assert_eq!(rows(&body), 0, "outsider reads memberships: {body}");
     // Members may not write jobs through the API; the Worker does.
     let (status, _) = stack
         .rest(Method::PATCH, &format!("/publish_jobs?id=eq.{job_id}"), &stack.user_jwt(&member), Some(serde_json::json!({"status": "cancelled"})))
@@ -77,15 +90,44 @@ async fn members_read_their_own_jobs_and_nothing_else() {
 }
 
 #[tokio::test]
+async fn api_roles_hold_no_sequence_or_trigger_function_privileges() {
+    let stack = Stack::from_env();
+    let db = stack.db().await;
+    let leaks: Vec<String> = db
+        .query(
+            "select format('%s on %s.%s', r.rolname, n.nspname, c.relname)
+               from pg_class c join pg_namespace n on n.oid = c.relnamespace
+               cross join (values ('anon'), ('authenticated')) r (rolname)
+              where n.nspname = 'public' and c.relkind = 'S'
+                and has_sequence_privilege(r.rolname, c.oid, 'USAGE,SELECT,UPDATE')
+             union all
+             select format('%s may execute %s', r.rolname, p.proname)
+               from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+               cross join (values ('anon'), ('authenticated')) r (rolname)
+              where n.nspname = 'public' and p.proname <> 'meta_is_sealed_token'
+                and has_function_privilege(r.rolname, p.oid, 'EXECUTE')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(leaks.is_empty(), "{leaks:?}");
+}
+
+#[tokio::test]
 async fn the_service_role_only_calls_the_service_functions() {
     let stack = Stack::from_env();
     let member = new_id();
     stack.workspace("growth", &[(&member, "owner")]).await;
-    for function in ["claim_due_publish_jobs", "consume_meta_oauth_state", "save_meta_connection"] {
+    for function in ["claim_due_publish_jobs", "consume_meta_oauth_state", "save_meta_connection", "revoke_meta_connection", "update_publish_target"] {
         for token in [stack.anon_key.expose().to_string(), stack.user_jwt(&member)] {
             let body = match function {
                 "claim_due_publish_jobs" => serde_json::json!({"p_limit": 5, "p_lease_seconds": 60, "p_owner": "x"}),
                 "consume_meta_oauth_state" => serde_json::json!({"p_state_hash": "0".repeat(64)}),
+                "revoke_meta_connection" => serde_json::json!({"p_connection_id": new_id(), "p_reason": "x"}),
+                "update_publish_target" => serde_json::json!({"p_job_id": new_id(), "p_target": "facebook", "p_owner": "x", "p_changes": {}}),
                 _ => serde_json::json!({"p": {}}),
             };
             let (status, body) = stack.rest(Method::POST, &format!("/rpc/{function}"), &token, Some(body)).await;

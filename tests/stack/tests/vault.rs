@@ -5,9 +5,8 @@
 use meta_publisher::config::TokenEncryptionKey;
 use meta_publisher::store::connections::NewConnection;
 use meta_publisher::store::StoreError;
-use meta_publisher::vault::reseal::reseal_all;
 use meta_publisher::vault::{SealedToken, TokenSlot, Vault, VaultError};
-use stack_tests::{meta_id, new_id, Stack, TestPage};
+use stack_tests::{meta_id, new_id, reseal_everything, Stack, TestPage};
 use tokio::sync::Mutex;
 
 /// These tests seal and re-seal tokens across the whole database: they take turns.
@@ -81,26 +80,39 @@ async fn rotation_reseals_every_token_and_the_old_key_is_no_longer_needed() {
     let old_key = stack.encryption_key();
     let new_key = TokenEncryptionKey::from_bytes([42; 32]);
 
+    // More tokens than one batch, so the cursor is exercised.
+    let extra: Vec<String> = (0..30).map(|_| meta_id()).collect();
+    let pages: Vec<TestPage> = extra.iter().map(|id| TestPage { id, token: Some("extra-page-token"), tasks: CREATE, instagram: None }).collect();
+    let other = stack.workspace("growth", &[]).await;
+    stack.connect(&other, &meta_id(), "extra-user-token", &pages).await;
+
     let rotated = Vault::new(&new_key, Some(&old_key));
-    let first = reseal_all(&store, &rotated).await.unwrap();
-    assert!(first.resealed >= 2, "{first:?}");
-    assert_eq!(first.examined, first.resealed + first.already_current + first.changed_meanwhile + first.unknown_key + first.unreadable);
-    let second = reseal_all(&store, &rotated).await.unwrap();
+    let first = reseal_everything(&store, &rotated).await;
+    assert!(first.resealed >= 33, "{first:?}");
+    assert_eq!(first.examined, first.resealed + first.changed_meanwhile + first.unknown_key + first.unreadable);
+    let second = reseal_everything(&store, &rotated).await;
     assert_eq!(second.resealed, 0, "nothing is left under the old key: {second:?}");
+    assert_eq!(second.examined, second.unknown_key + second.unreadable, "only tokens no key opens remain: {second:?}");
 
     // The new key alone opens this connection's tokens now.
     let new_only = Vault::new(&new_key, None);
-    let sealed = store.sealed_tokens().await.unwrap();
-    for stored in sealed.iter().filter(|t| match &t.slot {
-        TokenSlot::UserToken { connection_id: id } | TokenSlot::PageToken { connection_id: id, .. } => *id == connection_id,
-    }) {
-        let plain = new_only.open(&stored.sealed, &stored.slot).unwrap();
-        assert!(plain.expose() == user_plain || plain.expose() == page_plain);
-    }
+    let db = stack.db().await;
+    let row = db
+        .query_one(
+            "select c.user_token_sealed, p.page_token_sealed from public.meta_connections c
+               join public.meta_pages p on p.connection_id = c.id where c.id = $1::text::uuid",
+            &[&connection_id],
+        )
+        .await
+        .unwrap();
+    let user_slot = TokenSlot::UserToken { connection_id: connection_id.clone() };
+    let page_slot = TokenSlot::PageToken { connection_id: connection_id.clone(), page_id: page.clone() };
+    assert_eq!(new_only.open(&SealedToken::from_stored(row.get::<_, String>(0)), &user_slot).unwrap().expose(), user_plain);
+    assert_eq!(new_only.open(&SealedToken::from_stored(row.get::<_, String>(1)), &page_slot).unwrap().expose(), page_plain);
 
     // Rotate back, so the rest of the suite finds tokens under the Worker's key.
-    let back = reseal_all(&store, &Vault::new(&old_key, Some(&new_key))).await.unwrap();
-    assert_eq!(back.resealed, first.resealed + second.resealed);
+    let back = reseal_everything(&store, &Vault::new(&old_key, Some(&new_key))).await;
+    assert_eq!(back.resealed, first.resealed);
 }
 
 #[tokio::test]
