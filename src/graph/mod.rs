@@ -45,21 +45,19 @@ impl GraphClient {
     /// `GET {base}/{path}` with the token and its proof.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, token: &AccessToken, params: &[(&str, &str)]) -> Result<T, GraphError> {
         let proof = self.appsecret_proof(token);
-        let mut query: Vec<(&str, &str)> = params.to_vec();
-        query.push(("access_token", token.expose()));
-        query.push(("appsecret_proof", &proof));
-        let request = self.http.get(format!("{}/{}", self.base, path.trim_start_matches('/'))).query(&query);
+        let request = self.http.get(self.url(path)).query(&with_token(params, token, &proof));
         self.send(request).await
     }
 
     /// `POST {base}/{path}` with form parameters, the token and its proof.
     pub async fn post<T: DeserializeOwned>(&self, path: &str, token: &AccessToken, params: &[(&str, &str)]) -> Result<T, GraphError> {
         let proof = self.appsecret_proof(token);
-        let mut form: Vec<(&str, &str)> = params.to_vec();
-        form.push(("access_token", token.expose()));
-        form.push(("appsecret_proof", &proof));
-        let request = self.http.post(format!("{}/{}", self.base, path.trim_start_matches('/'))).form(&form);
+        let request = self.http.post(self.url(path)).form(&with_token(params, token, &proof));
         self.send(request).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/{}", self.base, path.trim_start_matches('/'))
     }
 
     /// A GET made with the app's own credentials (the OAuth token endpoints).
@@ -67,7 +65,7 @@ impl GraphClient {
         let mut query: Vec<(&str, &str)> = params.to_vec();
         query.push(("client_id", &self.app_id));
         query.push(("client_secret", self.app_secret.expose()));
-        let request = self.http.get(format!("{}/{}", self.base, path.trim_start_matches('/'))).query(&query);
+        let request = self.http.get(self.url(path)).query(&query);
         self.send(request).await
     }
 
@@ -91,6 +89,14 @@ impl GraphClient {
         }
         serde_json::from_str(&body).map_err(|_| GraphError::from_response(status, "unexpected body"))
     }
+}
+
+/// The call's parameters plus the token and its proof.
+fn with_token<'a>(params: &[(&'a str, &'a str)], token: &'a AccessToken, proof: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut all = params.to_vec();
+    all.push(("access_token", token.expose()));
+    all.push(("appsecret_proof", proof));
+    all
 }
 
 pub fn appsecret_proof(app_secret: &Secret, token: &AccessToken) -> String {
