@@ -10,7 +10,10 @@
 
 pub mod api_error;
 pub mod bearer;
+pub mod clock;
 pub mod config;
+pub mod connect;
+pub mod cors;
 pub mod graph;
 pub mod health;
 pub mod log;

@@ -12,12 +12,27 @@ pub enum Route {
     Health,
     /// Operator: re-seal every stored token under the current key.
     ResealTokens,
+    /// A CORS preflight for one of the user endpoints.
+    Preflight,
+    OAuthStart,
+    OAuthCallback,
+    ConnectionGet,
+    ConnectionDelete,
+    DefaultsPut,
 }
 
 /// `(method, pattern, route)`; a `{name}` segment captures one path segment.
 const TABLE: &[(&str, &str, Route)] = &[
     ("GET", "/api/health", Route::Health),
     ("POST", "/api/ops/tokens/reseal", Route::ResealTokens),
+    ("POST", "/api/meta/oauth/start", Route::OAuthStart),
+    ("OPTIONS", "/api/meta/oauth/start", Route::Preflight),
+    ("GET", "/api/meta/oauth/callback", Route::OAuthCallback),
+    ("GET", "/api/meta/connection", Route::ConnectionGet),
+    ("DELETE", "/api/meta/connection", Route::ConnectionDelete),
+    ("OPTIONS", "/api/meta/connection", Route::Preflight),
+    ("PUT", "/api/meta/defaults", Route::DefaultsPut),
+    ("OPTIONS", "/api/meta/defaults", Route::Preflight),
 ];
 
 #[derive(Debug, PartialEq, Eq)]

@@ -412,7 +412,9 @@ export class Stack {
 
   async startSandbox() {
     say(`starting the Meta sandbox on 127.0.0.1:${this.ports.sandbox}`);
-    this.spawnChild("meta-sandbox", path.join(ROOT, "target/debug/meta-sandbox"), [String(this.ports.sandbox)]);
+    this.spawnChild("meta-sandbox", path.join(ROOT, "target/debug/meta-sandbox"), [String(this.ports.sandbox)], {
+      env: { META_APP_ID: this.secrets.metaAppId, META_APP_SECRET: this.secrets.metaAppSecret },
+    });
     await waitFor("the Meta sandbox", () => httpOk(`http://127.0.0.1:${this.ports.sandbox}/health`));
   }
 

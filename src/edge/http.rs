@@ -1,18 +1,26 @@
-//! HTTP dispatch: resolve the route, load the config, call the capability, and write JSON.
+//! HTTP dispatch: resolve the route, load the config, call the capability, and write JSON
+//! (or, for the OAuth callback, a redirect or a small HTML page).
 
 use super::env::WorkerEnv;
 use crate::api_error::ApiError;
 use crate::config::Config;
-use crate::vault::{reseal, Vault};
-use crate::{bearer, health};
+use crate::connect::access::{self, Need};
+use crate::connect::manage::{self, Choice};
+use crate::connect::oauth::{self, CallbackOutcome, CallbackQuery};
+use crate::graph::GraphClient;
 use crate::routes::{self, Route};
 use crate::store::Store;
+use crate::vault::{reseal, Vault};
+use crate::{bearer, cors, health};
 use serde::Serialize;
+use serde_json::Value;
 use std::time::Duration;
 use worker::{Delay, Env, Request, Response};
 
 /// How long a health check waits for PostgREST before calling it unreachable.
 const HEALTH_DEADLINE: Duration = Duration::from_secs(5);
+/// Request bodies of the user endpoints are small JSON objects.
+const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The request's method as sent. `Request::method()` maps methods it does not know (PROPFIND,
 /// ...) to GET, which would let them reach GET handlers.
@@ -20,35 +28,150 @@ pub fn method(req: &Request) -> String {
     req.inner().method()
 }
 
-pub async fn handle(req: Request, env: &Env) -> Result<Response, ApiError> {
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+fn query_param(req: &Request, name: &str) -> Option<String> {
+    let url = req.url().ok()?;
+    url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
+}
+
+async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
+    let text = req.text().await.map_err(|_| ApiError::new(400, "invalid_request", "The request body could not be read"))?;
+    if text.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB"));
+    }
+    let value: Value =
+        serde_json::from_str(&text).map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
+    if value.is_object() {
+        Ok(value)
+    } else {
+        Err(ApiError::new(400, "invalid_request", "The request body must be a JSON object"))
+    }
+}
+
+pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let matched = routes::resolve(&method(&req), &req.path())?;
     let config = Config::from_env(&WorkerEnv(env))?;
-    match matched.route {
+    let origin = cors::granted_origin(&config, header(&req, "Origin").as_deref());
+    let store = Store::from_config(&config);
+    let authorization = header(&req, "Authorization");
+    let result = match matched.route {
         Route::Health => {
-            let store = Store::from_config(&config);
             let report = health::check(&store, Delay::from(HEALTH_DEADLINE)).await;
             json_response(report.http_status(), &report)
         }
         Route::ResealTokens => {
-            let authorization = req.headers().get("Authorization").ok().flatten();
             bearer::check(authorization.as_deref(), &config.operator_token)?;
-            let after = req.url().ok().and_then(|url| url.query_pairs().find(|(k, _)| k == "after").map(|(_, v)| v.into_owned()));
-            let cursor = match after {
+            let cursor = match query_param(&req, "after") {
                 None => reseal::Cursor::START,
                 Some(text) => reseal::Cursor::parse(&text)
                     .ok_or_else(|| ApiError::new(400, "invalid_request", "after must be the next_cursor of a previous answer"))?,
             };
-            let report = reseal::reseal_batch(&Store::from_config(&config), &Vault::from_config(&config), cursor)
+            let report = reseal::reseal_batch(&store, &Vault::from_config(&config), cursor)
                 .await
                 .map_err(|err| ApiError::new(503, "database_unavailable", format!("Re-sealing stopped: {err}")))?;
             json_response(200, &report)
         }
+        Route::Preflight => preflight(origin.as_deref()),
+        Route::OAuthStart => {
+            let body = json_body(&mut req).await?;
+            let workspace_id = access::workspace_id(body.get("workspace_id").and_then(Value::as_str))?;
+            let caller = access::authorize(&store, authorization.as_deref(), &workspace_id, Need::Admin).await?;
+            let return_to = oauth::check_return_to(&config, body.get("return_to").and_then(Value::as_str))?;
+            let url = oauth::start(&config, &store, &workspace_id, &caller.user_id, return_to).await?;
+            json_response(200, &serde_json::json!({ "authorize_url": url }))
+        }
+        Route::OAuthCallback => {
+            let query = CallbackQuery {
+                code: query_param(&req, "code"),
+                state: query_param(&req, "state"),
+                error: query_param(&req, "error"),
+            };
+            let graph = GraphClient::from_config(&config);
+            let now = (js_sys::Date::now() / 1000.0) as u64;
+            match oauth::callback(&config, &store, &graph, &Vault::from_config(&config), query, now).await {
+                CallbackOutcome::Redirect(location) => redirect(&location),
+                CallbackOutcome::BadState(message) => html_page(400, "Could not connect", message),
+            }
+        }
+        Route::ConnectionGet => {
+            let workspace_id = access::workspace_id(query_param(&req, "workspace_id").as_deref())?;
+            access::authorize(&store, authorization.as_deref(), &workspace_id, Need::Member).await?;
+            json_response(200, &manage::view(&store, &workspace_id).await?)
+        }
+        Route::ConnectionDelete => {
+            let workspace_id = access::workspace_id(query_param(&req, "workspace_id").as_deref())?;
+            access::authorize(&store, authorization.as_deref(), &workspace_id, Need::Admin).await?;
+            json_response(200, &manage::disconnect(&store, &workspace_id).await?)
+        }
+        Route::DefaultsPut => {
+            let body = json_body(&mut req).await?;
+            let workspace_id = access::workspace_id(body.get("workspace_id").and_then(Value::as_str))?;
+            access::authorize(&store, authorization.as_deref(), &workspace_id, Need::Admin).await?;
+            let page = Choice::from_json(&body, "facebook_page_id")?;
+            let instagram = Choice::from_json(&body, "instagram_account_id")?;
+            json_response(200, &manage::set_defaults(&store, &workspace_id, page, instagram).await?)
+        }
+    };
+    // User endpoints answer the app's origin with a CORS grant, errors included.
+    let mut response = match result {
+        Ok(response) => response,
+        Err(err) => error_response(&err).map_err(|_| ApiError::internal("The response could not be built"))?,
+    };
+    if let Some(origin) = origin {
+        let headers = response.headers_mut();
+        let _ = headers.set("Access-Control-Allow-Origin", &origin);
+        let _ = headers.set("Vary", "Origin");
     }
+    Ok(response)
+}
+
+fn preflight(origin: Option<&str>) -> Result<Response, ApiError> {
+    let built = (|| -> worker::Result<Response> {
+        let mut response = Response::empty()?.with_status(204);
+        let headers = response.headers_mut();
+        headers.set("Vary", "Origin")?;
+        if origin.is_some() {
+            headers.set("Access-Control-Allow-Methods", cors::ALLOW_METHODS)?;
+            headers.set("Access-Control-Allow-Headers", cors::ALLOW_HEADERS)?;
+            headers.set("Access-Control-Max-Age", cors::MAX_AGE_SECONDS)?;
+        }
+        Ok(response)
+    })();
+    built.map_err(|_| ApiError::internal("The response could not be built"))
+}
+
+fn redirect(location: &str) -> Result<Response, ApiError> {
+    let built = (|| -> worker::Result<Response> {
+        let mut response = Response::empty()?.with_status(302);
+        response.headers_mut().set("Location", location)?;
+        response.headers_mut().set("Cache-Control", "no-store")?;
+        Ok(response)
+    })();
+    built.map_err(|_| ApiError::internal("The response could not be built"))
+}
+
+fn html_page(status: u16, title: &str, message: &str) -> Result<Response, ApiError> {
+    let escape = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let body = format!(
+        "<!doctype html><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{0}</title><h1>{0}</h1><p id=\"message\">{1}</p>",
+        escape(title),
+        escape(message)
+    );
+    let built = (|| -> worker::Result<Response> {
+        let mut response = Response::ok(body)?.with_status(status);
+        response.headers_mut().set("Content-Type", "text/html; charset=utf-8")?;
+        response.headers_mut().set("Cache-Control", "no-store")?;
+        Ok(response)
+    })();
+    built.map_err(|_| ApiError::internal("The response could not be built"))
 }
 
 pub fn json_response(status: u16, body: &impl Serialize) -> Result<Response, ApiError> {
-    let text = serde_json::to_string(body)
-        .map_err(|_| ApiError::internal("The response could not be encoded"))?;
+    let text = serde_json::to_string(body).map_err(|_| ApiError::internal("The response could not be encoded"))?;
     respond(status, text).map_err(|_| ApiError::internal("The response could not be built"))
 }
 

@@ -7,6 +7,8 @@
 //! (reqwest uses `fetch` there).
 
 pub mod error;
+pub mod login;
+pub mod pages;
 
 pub use error::{ErrorClass, GraphError};
 

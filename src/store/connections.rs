@@ -180,3 +180,13 @@ impl Store {
         }
     }
 }
+
+impl Store {
+    /// Deletes the workspace's connection; its Pages, Instagram accounts and defaults follow by
+    /// cascade, tokens with them. Whether there was one.
+    pub async fn delete_connection(&self, workspace_id: &str) -> Result<bool, StoreError> {
+        let rows: Vec<serde_json::Value> =
+            fetch(self.from("meta_connections").select("id").eq("workspace_id", workspace_id).delete()).await?;
+        Ok(!rows.is_empty())
+    }
+}

@@ -38,3 +38,34 @@ impl Store {
         Ok(row.map(|row| row.role))
     }
 }
+
+/// A signed-in user's standing in one workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct WorkspaceAccess {
+    pub user_id: String,
+    pub role: String,
+    pub plan: String,
+}
+
+/// Why a user's access could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessError {
+    /// The token is missing, malformed, expired, or not a signed-in user's.
+    Unauthenticated,
+    Store(StoreError),
+}
+
+impl Store {
+    /// The caller's role and the workspace's plan, asked with the caller's own Supabase access
+    /// token (PostgREST verifies it); `None` for a non-member.
+    pub async fn workspace_access(&self, user_token: &str, workspace_id: &str) -> Result<Option<WorkspaceAccess>, AccessError> {
+        let query = self
+            .rpc("meta_workspace_access", serde_json::json!({ "p_workspace_id": workspace_id }))
+            .auth(user_token);
+        match super::fetch::<Vec<WorkspaceAccess>>(query).await {
+            Ok(rows) => Ok(rows.into_iter().next()),
+            Err(StoreError::CredentialsRejected) => Err(AccessError::Unauthenticated),
+            Err(err) => Err(AccessError::Store(err)),
+        }
+    }
+}

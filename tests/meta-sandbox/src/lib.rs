@@ -1,24 +1,52 @@
 //! The Meta sandbox: speaks the subset of the Graph API and the OAuth dialog that the service
 //! uses, so development and tests never reach Meta. It binds to loopback only.
 //!
-//! Today it answers `GET /health`, serves `GET /app` (a stand-in for the host app that
-//! `APP_URL` points at locally: it shows the query the service sent the user back with) and,
-//! like Graph, returns a Graph-shaped JSON error for any path it does not know. The Graph and
-//! dialog endpoints are added with the capabilities that call them.
+//! `world` holds the scriptable state; `dialog` is the Facebook Login dialog; `graph` the Graph
+//! endpoints (token exchange, /me, /me/permissions, /me/accounts, /debug_token; appsecret_proof
+//! required); `control` the `/_sandbox/...` API tests use to script the world and read the
+//! record of calls. `GET /app` stands in for the host app that `APP_URL` points at locally, and
+//! like Graph, unknown paths get a Graph-shaped JSON error.
+
+pub mod control;
+pub mod dialog;
+pub mod graph;
+pub mod world;
 
 use axum::extract::Query;
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub fn app() -> Router {
+/// The sandbox for an app with these credentials (the Worker's META_APP_ID and META_APP_SECRET).
+pub fn app(app_id: &str, app_secret: &str) -> Router {
+    let state = world::Shared::default();
+    {
+        let mut world = state.lock();
+        world.app_id = app_id.into();
+        world.app_secret = app_secret.into();
+    }
     Router::new()
         .route("/health", get(health))
         .route("/app", get(host_app))
+        .route("/{version}/dialog/oauth", get(dialog::dialog))
+        .route("/{version}/oauth/access_token", get(graph::access_token))
+        .route("/{version}/me", get(graph::me))
+        .route("/{version}/me/permissions", get(graph::permissions))
+        .route("/{version}/me/accounts", get(graph::accounts))
+        .route("/{version}/debug_token", get(graph::debug_token))
+        .route("/_sandbox/dialog", post(dialog::submit))
+        .route("/_sandbox/reset", post(control::reset))
+        .route("/_sandbox/session", post(control::session))
+        .route("/_sandbox/faults", post(control::add_fault))
+        .route("/_sandbox/codes", post(control::issue_code))
+        .route("/_sandbox/invalidate", post(control::invalidate))
+        .route("/_sandbox/calls", get(control::calls))
+        .route("/_sandbox/issued-tokens", get(control::issued_tokens))
         .fallback(unknown_path)
+        .with_state(state)
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -33,7 +33,10 @@ async fn main() {
             _ = term.recv() => {},
         }
     };
-    if let Err(err) = axum::serve(listener, meta_sandbox::app()).with_graceful_shutdown(shutdown).await {
+    // The app the sandbox plays Meta for: the Worker's META_APP_ID / META_APP_SECRET.
+    let app_id = std::env::var("META_APP_ID").unwrap_or_else(|_| "1000000000000001".into());
+    let app_secret = std::env::var("META_APP_SECRET").unwrap_or_else(|_| "sandbox-app-secret".into());
+    if let Err(err) = axum::serve(listener, meta_sandbox::app(&app_id, &app_secret)).with_graceful_shutdown(shutdown).await {
         eprintln!("meta-sandbox: {err}");
         std::process::exit(1);
     }

@@ -105,6 +105,7 @@ async fn api_roles_hold_no_sequence_or_trigger_function_privileges() {
                from pg_proc p join pg_namespace n on n.oid = p.pronamespace
                cross join (values ('anon'), ('authenticated')) r (rolname)
               where n.nspname = 'public' and p.proname <> 'meta_is_sealed_token'
+                and not (p.proname = 'meta_workspace_access' and r.rolname = 'authenticated')
                 and has_function_privilege(r.rolname, p.oid, 'EXECUTE')",
             &[],
         )

@@ -1,0 +1,99 @@
+//! The control API tests use to script the world (`/_sandbox/...`): reset it, set users and
+//! their Pages, log a user into the dialog, arm Graph faults, issue codes without a browser,
+//! invalidate tokens, and read the record of calls.
+
+use crate::world::{Fault, Grant, Shared, User, World, PERMISSIONS};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+pub struct Reset {
+    users: Option<Vec<User>>,
+    page_size: Option<usize>,
+}
+
+/// Back to a fresh world (the app's credentials stay), optionally with users and a page size.
+pub async fn reset(State(state): State<Shared>, body: Option<Json<Reset>>) -> Response {
+    let mut world = state.lock();
+    let fresh = World { app_id: world.app_id.clone(), app_secret: world.app_secret.clone(), ..World::default() };
+    *world = fresh;
+    if let Some(Json(reset)) = body {
+        if let Some(users) = reset.users {
+            world.users = users;
+        }
+        if let Some(size) = reset.page_size {
+            world.page_size = size.max(1);
+        }
+    }
+    Json(json!({"status": "ok"})).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct Session {
+    user_id: String,
+}
+
+pub async fn session(State(state): State<Shared>, Json(session): Json<Session>) -> Response {
+    let mut world = state.lock();
+    if world.user(&session.user_id).is_none() {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such user"}))).into_response();
+    }
+    world.session_user = Some(session.user_id);
+    Json(json!({"status": "ok"})).into_response()
+}
+
+pub async fn add_fault(State(state): State<Shared>, Json(fault): Json<Fault>) -> Response {
+    state.lock().faults.push(fault);
+    Json(json!({"status": "ok"})).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct CodeRequest {
+    user_id: String,
+    redirect_uri: String,
+    /// Defaults to every permission the service asks for.
+    granted: Option<Vec<String>>,
+    /// Defaults to every Page of the user.
+    pages: Option<Vec<String>>,
+}
+
+/// A code as if the user had clicked Continue, for API tests that do not drive a browser.
+pub async fn issue_code(State(state): State<Shared>, Json(request): Json<CodeRequest>) -> Response {
+    let mut world = state.lock();
+    let Some(user) = world.user(&request.user_id).cloned() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such user"}))).into_response();
+    };
+    let grant = Grant {
+        user_id: user.id.clone(),
+        granted: request.granted.unwrap_or_else(|| PERMISSIONS.map(String::from).to_vec()),
+        pages: request.pages.unwrap_or_else(|| user.pages.iter().map(|p| p.id.clone()).collect()),
+        redirect_uri: request.redirect_uri,
+    };
+    let code = world.issue_code(grant);
+    Json(json!({"code": code})).into_response()
+}
+
+/// Invalidates every token of a user (a password change, the app removed).
+pub async fn invalidate(State(state): State<Shared>, Json(session): Json<Session>) -> Response {
+    let mut world = state.lock();
+    let mut count = 0;
+    for info in world.tokens.values_mut().filter(|info| info.grant.user_id == session.user_id) {
+        info.valid = false;
+        count += 1;
+    }
+    Json(json!({"invalidated": count})).into_response()
+}
+
+pub async fn calls(State(state): State<Shared>) -> Response {
+    Json(json!(state.lock().calls)).into_response()
+}
+
+/// Every token value the sandbox has issued, so tests can scan outputs for them.
+pub async fn issued_tokens(State(state): State<Shared>) -> Response {
+    let world = state.lock();
+    Json(json!(world.tokens.keys().collect::<Vec<_>>())).into_response()
+}
