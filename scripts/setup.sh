@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing need; idempotent and quick when all is present.
 #   apt:   Debian's Rust 1.96 "web" toolchain (its library source builds std for wasm32), lld,
-#          PostgreSQL 15 server
+#          PostgreSQL 15 server, Chromium (browser tests, driven by playwright-core)
 #   .tools/bin (pinned): worker-build, wasm-bindgen CLI (= the wasm-bindgen in Cargo.lock), postrust
 #   node_modules: wrangler, Node 22, binaryen (npm ci, rerun when package-lock.json changes)
 set -euo pipefail
@@ -12,7 +12,7 @@ tools="$root/.tools"
 WORKER_BUILD_VERSION=0.8.7
 POSTRUST_VERSION=3.1.0
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/[^0-9.]/, ""); print; exit}' Cargo.lock)
-APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-22 postgresql-15)
+APT_PACKAGES=(rustc-web cargo-web rust-web-src lld-22 postgresql-15 chromium)
 
 step() { printf 'setup: %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -31,7 +31,7 @@ fi
 # itself is built from rust-web-src, so the directory only has to be there.
 sysroot_lib="$(/usr/bin/rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown/lib"
 [ -d "$sysroot_lib" ] || as_root mkdir -p "$sysroot_lib"
-step "apt packages ok (rustc $(/usr/bin/rustc --version | cut -d' ' -f2), PostgreSQL 15)"
+step "apt packages ok (rustc $(/usr/bin/rustc --version | cut -d' ' -f2), PostgreSQL 15, Chromium)"
 
 # --- pinned host tools --------------------------------------------------------------------
 # cargo's install record is the source of truth (`postrust --version` would start a server).
@@ -55,7 +55,7 @@ step "tools ok (worker-build $WORKER_BUILD_VERSION, wasm-bindgen $WASM_BINDGEN_V
 # --- npm ----------------------------------------------------------------------------------
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.setup-lock-sha256 2>/dev/null)" != "$lock_sum" ]; then
-  step "installing npm packages (wrangler, Node 22, binaryen)"
+  step "installing npm packages (wrangler, Node 22, binaryen, playwright-core)"
   npm ci --no-audit --no-fund --loglevel=error
   echo "$lock_sum" > node_modules/.setup-lock-sha256
 fi

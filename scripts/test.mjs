@@ -5,6 +5,7 @@
 //   3. the test stack: PostgreSQL + postrust + REST gateway + Meta sandbox
 //   4. Rust integration tests against that stack (cargo test -p stack-tests)
 //   5. setup tests (migrations, roles) and the built .wasm in workerd via Miniflare (node:test)
+//   6. the connect flow in a real browser (Chromium + playwright-core)
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -76,6 +77,7 @@ const nodeTests = (dir) =>
 await run("setup tests: migrations and roles (node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/setup")], env);
 if (built) {
   await run("the built Worker in workerd via Miniflare (node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/worker")], env);
+  await run("the connect flow in Chromium (playwright-core, node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/browser")], env);
 } else {
   results.push({ label: "the built Worker in workerd (skipped: the build failed)", ok: false, seconds: 0 });
 }

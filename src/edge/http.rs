@@ -57,7 +57,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let origin = cors::granted_origin(&config, header(&req, "Origin").as_deref());
     let store = Store::from_config(&config);
     let authorization = header(&req, "Authorization");
-    let result = match matched.route {
+    // An inner block, so that errors (`?`) still reach the CORS step below.
+    let result: Result<Response, ApiError> = async { match matched.route {
         Route::Health => {
             let report = health::check(&store, Delay::from(HEALTH_DEADLINE)).await;
             json_response(report.http_status(), &report)
@@ -114,7 +115,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             let instagram = Choice::from_json(&body, "instagram_account_id")?;
             json_response(200, &manage::set_defaults(&store, &workspace_id, page, instagram).await?)
         }
-    };
+    } }
+    .await;
     // User endpoints answer the app's origin with a CORS grant, errors included.
     let mut response = match result {
         Ok(response) => response,

@@ -15,8 +15,9 @@ export function stackVars() {
   return JSON.parse(text);
 }
 
-/** Starts the Worker with the stack's variables, changed by `overrides` (null removes one). */
-export async function startWorker(overrides = {}) {
+/** Starts the Worker with the stack's variables, changed by `overrides` (null removes one).
+ * With `port`, it also listens on 127.0.0.1:port (for a browser). */
+export async function startWorker(overrides = {}, { port } = {}) {
   const bindings = { ...stackVars() };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === null) delete bindings[key];
@@ -26,6 +27,7 @@ export async function startWorker(overrides = {}) {
   const mf = new Miniflare(
     convertV4MiniflareOptions({
       cf: false,
+      ...(port ? { host: "127.0.0.1", port } : {}),
       handleStructuredLogs: (entry) => logs.push(entry),
       workers: [
         {

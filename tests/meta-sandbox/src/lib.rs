@@ -31,6 +31,7 @@ pub fn app(app_id: &str, app_secret: &str) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/app", get(host_app))
+        .route("/app/connect", get(host_app_connect))
         .route("/{version}/dialog/oauth", get(dialog::dialog))
         .route("/{version}/oauth/access_token", get(graph::access_token))
         .route("/{version}/me", get(graph::me))
@@ -63,6 +64,29 @@ async fn host_app(Query(params): Query<Vec<(String, String)>>) -> Html<String> {
         "<!doctype html><meta charset=\"utf-8\"><title>Host app (local stand-in)</title>\
          <h1>Host app (local stand-in)</h1><p>The service sent you back with:</p><ul id=\"params\">{items}</ul>"
     ))
+}
+
+/// The host app's "Connect Facebook" button, pressed: asks the Worker (another origin) for the
+/// dialog URL with the user's Supabase token and goes there. Query: `worker` (the Worker's base
+/// URL) and `workspace_id`; the token comes in the fragment (`#token=...`), which never leaves
+/// the browser. For browser tests, and for trying the flow by hand with `npm run dev`.
+async fn host_app_connect() -> Html<&'static str> {
+    Html(
+        r#"<!doctype html><meta charset="utf-8"><title>Host app: connect</title>
+<h1>Host app (local stand-in)</h1><p id="status">Connecting…</p>
+<script>
+const query = new URLSearchParams(location.search);
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+fetch(query.get("worker") + "/api/meta/oauth/start", {
+  method: "POST",
+  headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
+  body: JSON.stringify({ workspace_id: query.get("workspace_id"), return_to: query.get("return_to") || undefined }),
+}).then((r) => r.json()).then((body) => {
+  if (body.authorize_url) location.assign(body.authorize_url);
+  else document.getElementById("status").textContent = JSON.stringify(body);
+}).catch((e) => { document.getElementById("status").textContent = "failed: " + e; });
+</script>"#,
+    )
 }
 
 fn escape(text: &str) -> String {
