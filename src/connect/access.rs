@@ -9,8 +9,10 @@ use crate::store::Store;
 pub enum Need {
     /// Any member: read the connection.
     Member,
-    /// `owner` or `admin`: connect, change defaults, disconnect.
+    /// `owner` or `admin`: connect, change defaults.
     Admin,
+    /// `owner` or `admin`, whatever the plan: disconnect.
+    AdminAnyPlan,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,10 +55,10 @@ pub async fn authorize(store: &Store, authorization: Option<&str>, workspace_id:
     let Some(access) = access else {
         return Err(ApiError::new(403, "forbidden", "You are not a member of this workspace"));
     };
-    if need == Need::Admin && !matches!(access.role.as_str(), "owner" | "admin") {
+    if need != Need::Member && !matches!(access.role.as_str(), "owner" | "admin") {
         return Err(ApiError::new(403, "forbidden", "Only a workspace owner or admin can change the Meta connection"));
     }
-    if !matches!(access.plan.as_str(), "growth" | "pro" | "enterprise") {
+    if need != Need::AdminAnyPlan && !matches!(access.plan.as_str(), "growth" | "pro" | "enterprise") {
         return Err(ApiError::new(
             403,
             "plan_required",

@@ -8,13 +8,14 @@ use crate::api_error::ApiError;
 use crate::clock;
 use crate::config::Config;
 use crate::graph::login::REQUIRED_PERMISSIONS;
-use crate::graph::GraphClient;
+use crate::graph::{GraphClient, GraphError};
 use crate::store::connections::{InstagramAccount, NewConnection, NewPage};
 use crate::store::oauth_states::NewOAuthState;
 use crate::store::Store;
 use crate::vault::{TokenSlot, Vault};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -22,8 +23,16 @@ use url::Url;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallbackOutcome {
     Redirect(String),
-    /// A state that is unknown, expired or used: nothing to redirect to safely.
-    BadState(&'static str),
+    /// A state that is unknown, expired or used (400), or could not be checked (503): there is
+    /// nowhere safe to redirect to.
+    Page { status: u16, message: &'static str },
+}
+
+/// The outcome, and the fields of the `oauth_callback` log line (ids, codes, Graph's error
+/// code/subcode/fbtrace_id; never a token).
+pub struct CallbackResult {
+    pub outcome: CallbackOutcome,
+    pub log: serde_json::Value,
 }
 
 pub fn redirect_uri(config: &Config) -> String {
@@ -95,59 +104,96 @@ pub async fn callback(
     vault: &Vault,
     query: CallbackQuery,
     now_unix: u64,
-) -> CallbackOutcome {
+) -> CallbackResult {
+    let page = |status, message, outcome: &str| CallbackResult {
+        outcome: CallbackOutcome::Page { status, message },
+        log: json!({ "outcome": outcome }),
+    };
     let Some(state) = query.state.filter(|s| !s.is_empty() && s.len() <= 200) else {
-        return CallbackOutcome::BadState("The sign-in link is incomplete. Start connecting again from the app.");
+        return page(400, "The sign-in link is incomplete. Start connecting again from the app.", "bad_state");
     };
     let binding = match store.consume_oauth_state(&hash_state(&state)).await {
         Ok(Some(binding)) => binding,
         Ok(None) => {
-            return CallbackOutcome::BadState(
-                "This sign-in link has expired or was already used. Start connecting again from the app.",
-            )
+            return page(400, "This sign-in link has expired or was already used. Start connecting again from the app.", "bad_state")
         }
-        Err(_) => return CallbackOutcome::BadState("The service could not check this sign-in. Try again in a minute."),
+        Err(_) => return page(503, "The service could not check this sign-in. Try again in a minute.", "database_unavailable"),
     };
-    let back = |params: &[(&str, &str)]| {
+    let back = |outcome: &str, extra: &[(&str, &str)], graph_error: Option<&GraphError>| {
         let mut url = binding
             .return_to
             .as_deref()
             .and_then(|t| Url::parse(t).ok())
             .unwrap_or_else(|| config.app_url.clone());
-        for (key, value) in params {
-            url.query_pairs_mut().append_pair(key, value);
+        {
+            let mut pairs = url.query_pairs_mut();
+            if outcome == "connected" {
+                pairs.append_pair("meta", "connected");
+            } else {
+                pairs.append_pair("meta_error", outcome);
+            }
+            for (key, value) in extra {
+                pairs.append_pair(key, value);
+            }
         }
-        CallbackOutcome::Redirect(url.to_string())
+        let mut log = json!({ "outcome": outcome, "workspace_id": binding.workspace_id });
+        if let Some(err) = graph_error {
+            log["graph_http_status"] = json!(err.http_status);
+            log["graph_error_code"] = json!(err.code);
+            log["graph_error_subcode"] = json!(err.subcode);
+            log["fbtrace_id"] = json!(err.fbtrace_id);
+            log["graph_error_class"] = json!(format!("{:?}", err.class()));
+        }
+        CallbackResult { outcome: CallbackOutcome::Redirect(url.to_string()), log }
     };
 
     if query.error.is_some() {
-        return back(&[("meta_error", "access_denied")]);
+        return back("access_denied", &[], None);
+    }
+    // Whoever started must still be allowed to connect when the dialog comes back.
+    match (store.member_role(&binding.workspace_id, &binding.user_id).await, store.workspace(&binding.workspace_id).await) {
+        (Ok(Some(role)), Ok(Some(workspace))) => {
+            if !matches!(role.as_str(), "owner" | "admin") {
+                return back("forbidden", &[], None);
+            }
+            if !workspace.plan_allows_meta() {
+                return back("plan_required", &[], None);
+            }
+        }
+        (Ok(_), Ok(_)) => return back("forbidden", &[], None),
+        _ => return back("storage_failed", &[], None),
     }
     let Some(code) = query.code.filter(|c| !c.is_empty() && c.len() <= 2000) else {
-        return back(&[("meta_error", "missing_code")]);
+        return back("missing_code", &[], None);
     };
-    let Ok(short) = graph.exchange_code(&code, &redirect_uri(config)).await else {
-        return back(&[("meta_error", "code_exchange_failed")]);
+    let short = match graph.exchange_code(&code, &redirect_uri(config)).await {
+        Ok(short) => short,
+        Err(err) => return back("code_exchange_failed", &[], Some(&err)),
     };
-    let Ok(long) = graph.long_lived(&short.token).await else {
-        return back(&[("meta_error", "token_exchange_failed")]);
+    let long = match graph.long_lived(&short.token).await {
+        Ok(long) => long,
+        Err(err) => return back("token_exchange_failed", &[], Some(&err)),
     };
-    let (me, permissions) = match (graph.me(&long.token).await, graph.permissions(&long.token).await) {
-        (Ok(me), Ok(permissions)) => (me, permissions),
-        _ => return back(&[("meta_error", "graph_unavailable")]),
+    let me = match graph.me(&long.token).await {
+        Ok(me) => me,
+        Err(err) => return back("graph_unavailable", &[], Some(&err)),
+    };
+    let permissions = match graph.permissions(&long.token).await {
+        Ok(permissions) => permissions,
+        Err(err) => return back("graph_unavailable", &[], Some(&err)),
     };
     let missing = permissions.missing();
     if !missing.is_empty() {
-        return back(&[("meta_error", "missing_permissions"), ("missing", &missing.join(","))]);
+        return back("missing_permissions", &[("missing", &missing.join(","))], None);
     }
-    let Ok(pages) = graph.discover_pages(&long.token).await else {
-        return back(&[("meta_error", "page_discovery_failed")]);
+    let pages = match graph.discover_pages(&long.token).await {
+        Ok(pages) => pages,
+        Err(err) => return back("page_discovery_failed", &[], Some(&err)),
     };
 
-    let connection_id = new_uuid();
-    let Ok(connection_id) = connection_id else { return back(&[("meta_error", "internal")]) };
+    let Ok(connection_id) = new_uuid() else { return back("internal", &[], None) };
     let Ok(user_token_sealed) = vault.seal(&long.token, &TokenSlot::UserToken { connection_id: connection_id.clone() }) else {
-        return back(&[("meta_error", "internal")]);
+        return back("internal", &[], None);
     };
     let mut new_pages = Vec::new();
     let mut accounts = Vec::new();
@@ -157,7 +203,7 @@ pub async fn callback(
                 let slot = TokenSlot::PageToken { connection_id: connection_id.clone(), page_id: page.id.clone() };
                 match vault.seal(token, &slot) {
                     Ok(sealed) => Some(sealed),
-                    Err(_) => return back(&[("meta_error", "internal")]),
+                    Err(_) => return back("internal", &[], None),
                 }
             }
             None => None,
@@ -181,13 +227,14 @@ pub async fn callback(
         new_pages.push(NewPage {
             page_id: page.id,
             name: page.name,
-            picture_url: None,
+            picture_url: page.picture_url,
             page_token_sealed: sealed,
             tasks: page.tasks,
             usable: reason.is_none(),
             unusable_reason: reason.map(str::to_owned),
         });
     }
+    let page_count = new_pages.len();
     let connection = NewConnection {
         id: connection_id,
         workspace_id: binding.workspace_id.clone(),
@@ -201,8 +248,13 @@ pub async fn callback(
         connected_by: binding.user_id.clone(),
     };
     match store.save_connection(&connection, &new_pages, &accounts).await {
-        Ok(_) => back(&[("meta", "connected")]),
-        Err(_) => back(&[("meta_error", "storage_failed")]),
+        Ok(_) => {
+            let mut result = back("connected", &[], None);
+            result.log["pages"] = json!(page_count);
+            result.log["instagram_accounts"] = json!(accounts.len());
+            result
+        }
+        Err(_) => back("storage_failed", &[], None),
     }
 }
 
@@ -219,6 +271,48 @@ fn new_uuid() -> Result<String, getrandom::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn config() -> Config {
+        let env: HashMap<String, String> = [
+            ("META_APP_ID", "1"),
+            ("META_APP_SECRET", "s"),
+            ("META_TOKEN_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+            ("SUPABASE_URL", "https://x.supabase.co"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "k"),
+            ("CRON_SECRET", &"c".repeat(32)),
+            ("OPERATOR_TOKEN", &"o".repeat(32)),
+            ("APP_URL", "https://app.example.com/home"),
+            ("PUBLIC_BASE_URL", "https://w.example.com/"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Config::from_env(&env).unwrap()
+    }
+
+    #[test]
+    fn return_to_must_stay_on_the_apps_origin() {
+        let config = config();
+        assert_eq!(check_return_to(&config, None).unwrap(), None);
+        assert_eq!(
+            check_return_to(&config, Some("https://app.example.com/settings?tab=meta")).unwrap().as_deref(),
+            Some("https://app.example.com/settings?tab=meta")
+        );
+        for bad in [
+            "https://app.example.com.evil.com/",
+            "https://evil.com/?https://app.example.com",
+            "//evil.com",
+            "/relative",
+            "http://app.example.com/",
+            "https://app.example.com:8443/",
+            "https://user@evil.com",
+            "javascript:alert(1)",
+        ] {
+            assert_eq!(check_return_to(&config, Some(bad)).unwrap_err().code, "invalid_return_to", "{bad}");
+        }
+        assert_eq!(redirect_uri(&config), "https://w.example.com/api/meta/oauth/callback");
+    }
 
     #[test]
     fn uuids_are_version_4() {

@@ -38,6 +38,10 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
 }
 
 async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
+    let declared: Option<usize> = header(req, "Content-Length").and_then(|length| length.parse().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
+        return Err(ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB"));
+    }
     let text = req.text().await.map_err(|_| ApiError::new(400, "invalid_request", "The request body could not be read"))?;
     if text.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB"));
@@ -92,9 +96,11 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             };
             let graph = GraphClient::from_config(&config);
             let now = (js_sys::Date::now() / 1000.0) as u64;
-            match oauth::callback(&config, &store, &graph, &Vault::from_config(&config), query, now).await {
+            let result = oauth::callback(&config, &store, &graph, &Vault::from_config(&config), query, now).await;
+            worker::console_log!("{}", crate::log::line("oauth_callback", result.log));
+            match result.outcome {
                 CallbackOutcome::Redirect(location) => redirect(&location),
-                CallbackOutcome::BadState(message) => html_page(400, "Could not connect", message),
+                CallbackOutcome::Page { status, message } => html_page(status, "Could not connect", message),
             }
         }
         Route::ConnectionGet => {
@@ -104,7 +110,8 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         }
         Route::ConnectionDelete => {
             let workspace_id = access::workspace_id(query_param(&req, "workspace_id").as_deref())?;
-            access::authorize(&store, authorization.as_deref(), &workspace_id, Need::Admin).await?;
+            // Any plan: a workspace that moved below Growth must still be able to remove its tokens.
+            access::authorize(&store, authorization.as_deref(), &workspace_id, Need::AdminAnyPlan).await?;
             json_response(200, &manage::disconnect(&store, &workspace_id).await?)
         }
         Route::DefaultsPut => {

@@ -122,7 +122,9 @@ impl GraphError {
             (Some(4 | 17 | 32 | 613 | 341), _) | (Some(80000..=80014), _) => ErrorClass::Throttled,
             (Some(506 | 368), _) => ErrorClass::ContentRejected,
             (Some(10), _) | (Some(200..=299), _) => ErrorClass::PermissionMissing,
-            (Some(100), _) if self.message.contains("Unsupported") => ErrorClass::AppAccess,
+            // Subcode 33: "Unsupported get request ... missing permissions" (an object out of reach).
+            (Some(100), 33) => ErrorClass::PermissionMissing,
+            (Some(100), _) if self.message.contains("Unsupported request") => ErrorClass::AppAccess,
             (Some(1 | 2), _) => ErrorClass::Transient,
             _ if self.is_transient || self.http_status >= 500 => ErrorClass::Transient,
             _ => ErrorClass::Other,
@@ -148,6 +150,19 @@ impl fmt::Display for GraphError {
 }
 
 impl std::error::Error for GraphError {}
+
+impl GraphError {
+    /// Removes exact secrets the caller knows (the token of the call, the app secret) from
+    /// every text Graph sent, on top of the shape-based redaction.
+    pub fn scrubbed(mut self, secrets: &[&str]) -> GraphError {
+        for secret in secrets.iter().filter(|s| s.len() >= 8) {
+            for text in [Some(&mut self.message), self.user_title.as_mut(), self.user_message.as_mut()].into_iter().flatten() {
+                *text = text.replace(secret, "[redacted]");
+            }
+        }
+        self
+    }
+}
 
 fn bounded(text: &str, max_chars: usize) -> String {
     text.chars().filter(|c| !c.is_control()).take(max_chars).collect()
@@ -227,6 +242,7 @@ mod tests {
             (error(368, None, "blocked", false, 400), ErrorClass::ContentRejected),
             (error(100, None, "Unsupported request - method type: post", false, 400), ErrorClass::AppAccess),
             (error(100, None, "Invalid parameter", false, 400), ErrorClass::Other),
+            (error(100, Some(33), "Unsupported get request. Object with ID '1' does not exist", false, 400), ErrorClass::PermissionMissing),
             (error(999, None, "x", true, 400), ErrorClass::Transient),
             (GraphError::from_response(502, "<html>Bad gateway</html>"), ErrorClass::Transient),
             (GraphError::network("connection reset"), ErrorClass::Network),
@@ -244,6 +260,9 @@ mod tests {
         assert!(err.message.contains("Malformed access token [redacted]."));
         assert!(!err.to_string().contains(token));
         assert_eq!(redact("short words stay"), "short words stay");
+        let scrubbed = error(190, None, "bad token SBXlong000001x123456789 for app 1|secretvalue", false, 400)
+            .scrubbed(&["SBXlong000001x123456789", "secretvalue"]);
+        assert_eq!(scrubbed.message, "bad token [redacted] for app 1|[redacted]");
         let long = "x".repeat(5000);
         assert!(redact(&format!("a {long}")).len() < 20);
     }

@@ -48,14 +48,14 @@ impl GraphClient {
     pub async fn get<T: DeserializeOwned>(&self, path: &str, token: &AccessToken, params: &[(&str, &str)]) -> Result<T, GraphError> {
         let proof = self.appsecret_proof(token);
         let request = self.http.get(self.url(path)).query(&with_token(params, token, &proof));
-        self.send(request).await
+        self.send(request).await.map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
     }
 
     /// `POST {base}/{path}` with form parameters, the token and its proof.
     pub async fn post<T: DeserializeOwned>(&self, path: &str, token: &AccessToken, params: &[(&str, &str)]) -> Result<T, GraphError> {
         let proof = self.appsecret_proof(token);
         let request = self.http.post(self.url(path)).form(&with_token(params, token, &proof));
-        self.send(request).await
+        self.send(request).await.map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
     }
 
     fn url(&self, path: &str) -> String {
@@ -68,7 +68,8 @@ impl GraphClient {
         query.push(("client_id", &self.app_id));
         query.push(("client_secret", self.app_secret.expose()));
         let request = self.http.get(self.url(path)).query(&query);
-        self.send(request).await
+        let secrets: Vec<&str> = params.iter().map(|(_, value)| *value).chain([self.app_secret.expose()]).collect();
+        self.send(request).await.map_err(|err| err.scrubbed(&secrets))
     }
 
     /// Follows a `paging.next` URL, which carries its own token; its proof is added again.
@@ -78,7 +79,7 @@ impl GraphClient {
         }
         let proof = self.appsecret_proof(token);
         let request = self.http.get(url).query(&[("appsecret_proof", proof.as_str())]);
-        self.send(request).await
+        self.send(request).await.map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
     }
 
     async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, GraphError> {

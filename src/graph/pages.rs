@@ -19,6 +19,7 @@ pub struct InstagramBusinessAccount {
 pub struct DiscoveredPage {
     pub id: String,
     pub name: String,
+    pub picture_url: Option<String>,
     /// Absent when the user did not tick the Page in the dialog.
     pub token: Option<AccessToken>,
     pub tasks: Vec<String>,
@@ -41,6 +42,17 @@ impl GraphClient {
             tasks: Vec<String>,
             #[serde(default)]
             instagram_business_account: Option<InstagramBusinessAccount>,
+            #[serde(default)]
+            picture: Option<Picture>,
+        }
+        #[derive(Deserialize)]
+        struct Picture {
+            data: PictureData,
+        }
+        #[derive(Deserialize)]
+        struct PictureData {
+            #[serde(default)]
+            url: Option<String>,
         }
         #[derive(Deserialize)]
         struct Paging {
@@ -53,19 +65,31 @@ impl GraphClient {
             #[serde(default)]
             paging: Option<Paging>,
         }
-        let fields = "id,name,access_token,tasks,instagram_business_account{id,username,name,profile_picture_url}";
+        let fields = "id,name,access_token,tasks,picture{url},instagram_business_account{id,username,name,profile_picture_url}";
         let mut answer: Answer = self.get("me/accounts", token, &[("fields", fields), ("limit", "100")]).await?;
-        let mut pages = Vec::new();
+        let mut pages: Vec<DiscoveredPage> = Vec::new();
+        let mut followed: Vec<String> = Vec::new();
         for _ in 0..MAX_PAGES {
-            pages.extend(answer.data.drain(..).map(|entry| DiscoveredPage {
-                id: entry.id,
-                name: entry.name,
-                token: entry.access_token.map(AccessToken::new),
-                tasks: entry.tasks,
-                instagram: entry.instagram_business_account,
-            }));
+            for entry in answer.data.drain(..) {
+                // A Page seen on an earlier answer (results shifting while paging) counts once.
+                if pages.iter().any(|page| page.id == entry.id) {
+                    continue;
+                }
+                pages.push(DiscoveredPage {
+                    id: entry.id,
+                    name: entry.name,
+                    picture_url: entry.picture.and_then(|picture| picture.data.url),
+                    token: entry.access_token.map(AccessToken::new),
+                    tasks: entry.tasks,
+                    instagram: entry.instagram_business_account,
+                });
+            }
             match answer.paging.and_then(|paging| paging.next) {
-                Some(next) => answer = self.get_url(&next, token).await?,
+                Some(next) if followed.contains(&next) => return Err(GraphError::network("/me/accounts repeated a paging link")),
+                Some(next) => {
+                    answer = self.get_url(&next, token).await?;
+                    followed.push(next);
+                }
                 None => return Ok(pages),
             }
         }

@@ -102,6 +102,7 @@ test("the whole round trip connects, discovers every Page and picks the only usa
   const reasons = Object.fromEntries(view.pages.map((p) => [p.id, p.reason]));
   assert.equal(reasons["3000000000001"], "no_page_token");
   assert.equal(reasons["3000000000002"], "missing_create_content_task");
+  assert.equal(view.pages.find((p) => p.id === "3000000000000").picture_url, "https://sandbox.example/pictures/3000000000000.jpg");
   assert.equal(view.defaults.facebook_page_id, null, "102 usable Pages: the user chooses");
   assert.equal(view.defaults.instagram_account_id, "17841400000009001");
   assert.ok(view.token_expires_at > new Date(Date.now() + 59 * 86400e3).toISOString());
@@ -154,13 +155,23 @@ test("cancel, a declined permission and a bad code send the user back with a met
   assert.equal(sql(`select count(*) from public.meta_connections where workspace_id = '${ws.id}'`), "0");
 });
 
-test("a Graph failure during discovery ends back on the app with a meta_error, nothing stored", async () => {
+test("a Graph failure ends back on the app with a meta_error, is logged with its trace id, and stores nothing", async () => {
   const ws = workspace("growth", ["owner"]);
+  // A Graph error whose message echoes the token, as some do: it must not reach any log line.
   await sandbox("faults", { path_prefix: "/v26.0/me/accounts", status: 500,
-    error: { message: "An unexpected error has occurred.", type: "OAuthException", code: 2, is_transient: true, fbtrace_id: "SBXFAULT" } });
+    error: { message: "An unexpected error has occurred for {access_token}.", type: "OAuthException", code: 2, is_transient: true, fbtrace_id: "SBXFAULT1" } });
   const { location } = await connect(ws, ws.members.owner.jwt);
   assert.equal(new URL(location).searchParams.get("meta_error"), "page_discovery_failed");
   assert.equal(sql(`select count(*) from public.meta_connections where workspace_id = '${ws.id}'`), "0");
+  const line = worker.events("oauth_callback").find((entry) => entry.fbtrace_id === "SBXFAULT1");
+  assert.ok(line, "the failure is logged");
+  assert.deepEqual([line.outcome, line.graph_error_code, line.workspace_id], ["page_discovery_failed", 2, ws.id]);
+  const logs = worker.logs.map((entry) => entry.message).join("\n");
+  for (const token of await sandbox("issued-tokens")) assert.ok(!logs.includes(token), "a token reached a log line");
+
+  await sandbox("faults", { path_prefix: "/v26.0/me", error: { message: "Service temporarily unavailable", type: "OAuthException", code: 2 } });
+  const unavailable = await connect(ws, ws.members.owner.jwt);
+  assert.equal(new URL(unavailable.location).searchParams.get("meta_error"), "graph_unavailable");
   await sandbox("faults", { path_prefix: "/v26.0/oauth/access_token", error: { message: "Error validating client secret.", type: "OAuthException", code: 1 } });
   const failed = await connect(ws, ws.members.owner.jwt);
   assert.equal(new URL(failed.location).searchParams.get("meta_error"), "code_exchange_failed");
@@ -175,6 +186,9 @@ test("who may: token, membership, role and plan are checked", async () => {
   assert.deepEqual(await codeOf(await start("not.a.jwt", growth.id)), [401, "unauthenticated"]);
   assert.deepEqual(await codeOf(await start(mintJwt("another-secret", { role: "authenticated", sub: growth.members.owner.id }), growth.id)), [401, "unauthenticated"]);
   assert.deepEqual(await codeOf(await start(vars.SUPABASE_ANON_KEY, growth.id)), [401, "unauthenticated"]);
+  assert.deepEqual(await codeOf(await start(vars.SUPABASE_SERVICE_ROLE_KEY, growth.id)), [401, "unauthenticated"], "the service key is no user");
+  const expired = mintJwt(vars.SUPABASE_JWT_SECRET, { role: "authenticated", sub: growth.members.owner.id, exp: Math.floor(Date.now() / 1000) - 60 });
+  assert.deepEqual(await codeOf(await start(expired, growth.id)), [401, "unauthenticated"], "expired");
   assert.deepEqual(await codeOf(await start(starter.members.owner.jwt, growth.id)), [403, "forbidden"], "not a member");
   assert.deepEqual(await codeOf(await start(growth.members.member.jwt, growth.id)), [403, "forbidden"], "members cannot connect");
   const plan = await start(starter.members.owner.jwt, starter.id);
@@ -227,6 +241,24 @@ test("reconnecting replaces the tokens; disconnecting removes everything of the 
   }
   const view = await (await api(`/api/meta/connection?workspace_id=${ws.id}`, { jwt })).json();
   assert.equal(view.status, "not_connected");
+
+  // A workspace that moved below Growth can still disconnect (but not connect).
+  await connect(ws, jwt);
+  sql(`update public.workspaces set plan = 'starter' where id = '${ws.id}'`);
+  assert.equal((await api(`/api/meta/connection?workspace_id=${ws.id}`, { method: "DELETE", jwt })).status, 200);
+  assert.equal(sql(`select count(*) from public.meta_connections where workspace_id = '${ws.id}'`), "0");
+});
+
+test("losing the admin role or the plan between start and callback stops the connection", async () => {
+  const ws = workspace("growth", ["owner"]);
+  const jwt = ws.members.owner.jwt;
+  const started = await api("/api/meta/oauth/start", { method: "POST", jwt, body: { workspace_id: ws.id } });
+  const url = new URL((await started.json()).authorize_url);
+  sql(`update public.workspace_members set role = 'member' where workspace_id = '${ws.id}'`);
+  const { code } = await sandbox("codes", { user_id: USER_FB, redirect_uri: url.searchParams.get("redirect_uri") });
+  const callback = await api(`/api/meta/oauth/callback?code=${code}&state=${url.searchParams.get("state")}`);
+  assert.equal(new URL(callback.headers.get("location")).searchParams.get("meta_error"), "forbidden");
+  assert.equal(sql(`select count(*) from public.meta_connections where workspace_id = '${ws.id}'`), "0");
 });
 
 test("CORS: preflights and answers grant APP_URL's origin only", async () => {

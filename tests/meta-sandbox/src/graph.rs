@@ -50,7 +50,10 @@ fn handle(
     world.calls.push(Call { method: method.to_string(), path: path.clone(), params: recorded, token_owner, appsecret_proof_valid });
     if let Some(fault) = world.take_fault(method.as_str(), &path) {
         let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
-        return (status, Json(json!({ "error": fault.error }))).into_response();
+        // `{access_token}` in a fault's text echoes the call's token, as some Graph errors do.
+        let echoed = fault.error.to_string().replace("{access_token}", token.as_deref().unwrap_or(""));
+        let error: Value = serde_json::from_str(&echoed).unwrap_or(fault.error);
+        return (status, Json(json!({ "error": error }))).into_response();
     }
     handler(&mut world, &params)
 }
@@ -161,7 +164,8 @@ pub async fn accounts(
         let mut data = Vec::new();
         for page in pages.iter().skip(start).take(limit) {
             let ticked = grant.pages.iter().any(|id| *id == page.id);
-            let mut entry = json!({"id": page.id, "name": page.name, "tasks": page.tasks});
+            let mut entry = json!({"id": page.id, "name": page.name, "tasks": page.tasks,
+                                   "picture": {"data": {"url": format!("https://sandbox.example/pictures/{}.jpg", page.id)}}});
             if ticked && page.has_token {
                 let token = world.issue_token(grant.clone(), TokenKind::Page { page_id: page.id.clone() });
                 entry["access_token"] = json!(token);
