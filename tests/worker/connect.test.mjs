@@ -12,6 +12,7 @@ import { startWorker, stackVars } from "./harness.mjs";
 const vars = stackVars();
 const SANDBOX = process.env.STACK_SANDBOX_URL;
 const USER_FB = "1000000000000901";
+const OTHER_FB = "1000000000000902";
 let worker;
 
 function sql(query) {
@@ -66,12 +67,12 @@ const api = (path, { method = "GET", jwt, body, origin } = {}) =>
   });
 
 /** start -> sandbox code (as if the user clicked Continue with `grant`) -> callback. */
-async function connect(ws, jwt, grant = {}) {
+async function connect(ws, jwt, grant = {}, fbUser = USER_FB) {
   const started = await api("/api/meta/oauth/start", { method: "POST", jwt, body: { workspace_id: ws.id } });
   assert.equal(started.status, 200, await started.clone().text());
   const url = new URL((await started.json()).authorize_url);
   const state = url.searchParams.get("state");
-  const { code } = await sandbox("codes", { user_id: USER_FB, redirect_uri: url.searchParams.get("redirect_uri"), ...grant });
+  const { code } = await sandbox("codes", { user_id: fbUser, redirect_uri: url.searchParams.get("redirect_uri"), ...grant });
   const callback = await api(`/api/meta/oauth/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`);
   return { url, state, callback, location: callback.headers.get("location") };
 }
@@ -79,7 +80,10 @@ async function connect(ws, jwt, grant = {}) {
 before(async () => {
   worker = await startWorker();
   // 105 Pages: more than one answer of /me/accounts (the Worker asks for 100 at a time).
-  await sandbox("reset", { users: [{ id: USER_FB, name: "Connect Tester", pages: pages(105) }] });
+  await sandbox("reset", { users: [
+    { id: USER_FB, name: "Connect Tester", pages: pages(105) },
+    { id: OTHER_FB, name: "Someone Else", pages: [{ id: "4000000000001", name: "Their Page" }] },
+  ] });
 });
 after(() => worker?.dispose());
 
@@ -213,7 +217,12 @@ test("defaults accept only usable destinations of the workspace's own connection
   const ok = await put({ facebook_page_id: "3000000000005" });
   assert.equal(ok.status, 200);
   assert.deepEqual(await ok.json(), { facebook_page_id: "3000000000005", instagram_account_id: "17841400000009001" });
-  for (const body of [{ facebook_page_id: "3000000000001" }, { facebook_page_id: "3000000000002" }, { facebook_page_id: "999" }, { instagram_account_id: "1" }, { facebook_page_id: 5 }]) {
+  // Another workspace connected another Facebook user with a Page of its own.
+  const theirs = workspace("growth", ["owner"]);
+  await connect(theirs, theirs.members.owner.jwt, {}, OTHER_FB);
+  assert.equal(sql(`select count(*) from public.meta_pages where page_id = '4000000000001'`), "1");
+  assert.equal(sql(`select facebook_page_id from public.meta_defaults where workspace_id = '${theirs.id}'`), "4000000000001", "the only usable Page became the default");
+  for (const body of [{ facebook_page_id: "4000000000001" }, { facebook_page_id: "3000000000001" }, { facebook_page_id: "3000000000002" }, { facebook_page_id: "999" }, { instagram_account_id: "1" }, { facebook_page_id: 5 }]) {
     const refused = await put(body);
     assert.equal(refused.status, 422, JSON.stringify(body));
     assert.equal((await refused.json()).error.code, "invalid_destination");
