@@ -265,6 +265,26 @@ fn parse_base_url(variable: &'static str, value: &str) -> Result<Url, ConfigErro
     }
 }
 
+/// A complete configuration for unit tests of other modules, with `APP_URL` as given.
+#[cfg(test)]
+pub(crate) fn test_config(app_url: &str) -> Config {
+    let env: std::collections::HashMap<String, String> = [
+        ("META_APP_ID", "1"),
+        ("META_APP_SECRET", "s"),
+        ("META_TOKEN_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+        ("SUPABASE_URL", "https://x.supabase.co"),
+        ("SUPABASE_SERVICE_ROLE_KEY", "k"),
+        ("CRON_SECRET", &"c".repeat(32)),
+        ("OPERATOR_TOKEN", &"o".repeat(32)),
+        ("APP_URL", app_url),
+        ("PUBLIC_BASE_URL", "https://w.example.com/"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    Config::from_env(&env).expect("a valid test configuration")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,29 +16,10 @@ pub fn granted_origin(config: &Config, origin: Option<&str>) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn config(app_url: &str) -> Config {
-        let env: HashMap<String, String> = [
-            ("META_APP_ID", "1"),
-            ("META_APP_SECRET", "s"),
-            ("META_TOKEN_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-            ("SUPABASE_URL", "https://x.supabase.co"),
-            ("SUPABASE_SERVICE_ROLE_KEY", "k"),
-            ("CRON_SECRET", &"c".repeat(32)),
-            ("OPERATOR_TOKEN", &"o".repeat(32)),
-            ("APP_URL", app_url),
-            ("PUBLIC_BASE_URL", "https://w.example.com"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        Config::from_env(&env).unwrap()
-    }
 
     #[test]
     fn only_the_apps_origin_is_granted() {
-        let config = config("https://app.example.com/settings/integrations");
+        let config = crate::config::test_config("https://app.example.com/settings/integrations");
         assert_eq!(granted_origin(&config, Some("https://app.example.com")).as_deref(), Some("https://app.example.com"));
         for other in [None, Some("https://evil.example.com"), Some("http://app.example.com"), Some("https://app.example.com:444"), Some("null")] {
             assert_eq!(granted_origin(&config, other), None, "{other:?}");

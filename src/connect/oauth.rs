@@ -271,29 +271,10 @@ fn new_uuid() -> Result<String, getrandom::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-
-    fn config() -> Config {
-        let env: HashMap<String, String> = [
-            ("META_APP_ID", "1"),
-            ("META_APP_SECRET", "s"),
-            ("META_TOKEN_ENCRYPTION_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
-            ("SUPABASE_URL", "https://x.supabase.co"),
-            ("SUPABASE_SERVICE_ROLE_KEY", "k"),
-            ("CRON_SECRET", &"c".repeat(32)),
-            ("OPERATOR_TOKEN", &"o".repeat(32)),
-            ("APP_URL", "https://app.example.com/home"),
-            ("PUBLIC_BASE_URL", "https://w.example.com/"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        Config::from_env(&env).unwrap()
-    }
 
     #[test]
     fn return_to_must_stay_on_the_apps_origin() {
-        let config = config();
+        let config = crate::config::test_config("https://app.example.com/home");
         assert_eq!(check_return_to(&config, None).unwrap(), None);
         assert_eq!(
             check_return_to(&config, Some("https://app.example.com/settings?tab=meta")).unwrap().as_deref(),
