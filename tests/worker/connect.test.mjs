@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import { after, before, test } from "node:test";
 import { mintJwt } from "../../scripts/lib/stack.mjs";
-import { startWorker, stackVars } from "./harness.mjs";
+import { eventually, startWorker, stackVars } from "./harness.mjs";
 
 const vars = stackVars();
 const SANDBOX = process.env.STACK_SANDBOX_URL;
@@ -167,7 +167,8 @@ test("a Graph failure ends back on the app with a meta_error, is logged with its
   const { location } = await connect(ws, ws.members.owner.jwt);
   assert.equal(new URL(location).searchParams.get("meta_error"), "page_discovery_failed");
   assert.equal(sql(`select count(*) from public.meta_connections where workspace_id = '${ws.id}'`), "0");
-  const line = worker.events("oauth_callback").find((entry) => entry.fbtrace_id === "SBXFAULT1");
+  // Log lines arrive from workerd a moment after the answer.
+  const line = await eventually(() => worker.events("oauth_callback").find((entry) => entry.fbtrace_id === "SBXFAULT1"));
   assert.ok(line, "the failure is logged");
   assert.deepEqual([line.outcome, line.graph_error_code, line.workspace_id], ["page_discovery_failed", 2, ws.id]);
   const logs = worker.logs.map((entry) => entry.message).join("\n");
