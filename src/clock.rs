@@ -1,5 +1,18 @@
 //! Time as the core needs it: Unix seconds from the edge (the Worker's `Date.now()`), written as
 //! RFC 3339 for the database. No time zone database: everything is UTC.
+//!
+//! [`Clock`] is the runtime's clock and timer, handed to the core by the edge (the Worker's
+//! `Date.now()` and `setTimeout`) or by host tests (tokio), so the core never names either.
+
+use futures::future::LocalBoxFuture;
+use std::time::Duration;
+
+pub trait Clock {
+    /// Milliseconds since 1970-01-01T00:00:00Z.
+    fn now_ms(&self) -> f64;
+    /// Resolves after `duration`. Used for deadlines, never to wait for Meta inside a pass.
+    fn sleep(&self, duration: Duration) -> LocalBoxFuture<'static, ()>;
+}
 
 /// `2026-12-03T10:00:00Z` for a count of seconds since 1970-01-01T00:00:00Z.
 pub fn rfc3339(unix_seconds: u64) -> String {
@@ -23,6 +36,13 @@ pub fn rfc3339(unix_seconds: u64) -> String {
     )
 }
 
+/// `2026-12-03T10:00:00.250Z` for milliseconds since 1970 (negative values count as 0).
+pub fn rfc3339_millis(unix_ms: f64) -> String {
+    let ms = if unix_ms.is_finite() && unix_ms > 0.0 { unix_ms as u64 } else { 0 };
+    let seconds = rfc3339(ms / 1000);
+    format!("{}.{:03}Z", seconds.trim_end_matches('Z'), ms % 1000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +53,7 @@ mod tests {
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_796_288_625), "2026-12-03T09:03:45Z");
         assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+        assert_eq!(rfc3339_millis(1_796_288_625_042.9), "2026-12-03T09:03:45.042Z");
+        assert_eq!(rfc3339_millis(-5.0), "1970-01-01T00:00:00.000Z");
     }
 }

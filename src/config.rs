@@ -95,6 +95,12 @@ pub struct Config {
     pub operator_token: Secret,
     pub app_url: Url,
     pub public_base_url: Url,
+    /// A Graph call without an answer after this long counts as unanswered.
+    pub graph_timeout_seconds: u32,
+    /// Requests a publish pass keeps in flight (Workers allow 6 open connections at once).
+    pub publish_max_in_flight: u32,
+    /// Subrequests a publish pass may make (Workers Paid allows 1,000 per invocation, Free 50).
+    pub publish_subrequest_budget: u32,
 }
 
 /// A variable that is missing or malformed. `Display` is the message shown to operators.
@@ -127,21 +133,15 @@ pub const VARIABLES: &[&str] = &[
     "OPERATOR_TOKEN",
     "APP_URL",
     "PUBLIC_BASE_URL",
+    "META_GRAPH_TIMEOUT_SECONDS",
+    "PUBLISH_MAX_IN_FLIGHT",
+    "PUBLISH_SUBREQUEST_BUDGET",
 ];
 
 impl Config {
     pub fn from_env(env: &impl EnvSource) -> Result<Config, ConfigError> {
-        let read = |name: &'static str| {
-            env.get(name)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
-        let required = |name: &'static str| {
-            read(name).ok_or(ConfigError {
-                variable: name,
-                problem: "is not set".into(),
-            })
-        };
+        let read = |name: &'static str| env.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| read(name).ok_or(ConfigError { variable: name, problem: "is not set".into() });
         Ok(Config {
             meta_app_id: parse_app_id(required("META_APP_ID")?)?,
             meta_app_secret: parse_secret("META_APP_SECRET", required("META_APP_SECRET")?, 1)?,
@@ -149,9 +149,7 @@ impl Config {
             previous_token_encryption_key: read("META_TOKEN_ENCRYPTION_KEY_PREVIOUS")
                 .map(|value| parse_key("META_TOKEN_ENCRYPTION_KEY_PREVIOUS", &value))
                 .transpose()?,
-            graph_version: parse_graph_version(
-                read("META_GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into()),
-            )?,
+            graph_version: parse_graph_version(read("META_GRAPH_VERSION").unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into()))?,
             graph_base_url: parse_base_url(
                 "META_GRAPH_BASE_URL",
                 &read("META_GRAPH_BASE_URL").unwrap_or_else(|| DEFAULT_GRAPH_BASE_URL.into()),
@@ -161,15 +159,20 @@ impl Config {
                 &read("META_DIALOG_BASE_URL").unwrap_or_else(|| DEFAULT_DIALOG_BASE_URL.into()),
             )?,
             supabase_url: parse_base_url("SUPABASE_URL", &required("SUPABASE_URL")?)?,
-            supabase_service_role_key: parse_secret(
-                "SUPABASE_SERVICE_ROLE_KEY",
-                required("SUPABASE_SERVICE_ROLE_KEY")?,
-                1,
-            )?,
+            supabase_service_role_key: parse_secret("SUPABASE_SERVICE_ROLE_KEY", required("SUPABASE_SERVICE_ROLE_KEY")?, 1)?,
             cron_secret: parse_secret("CRON_SECRET", required("CRON_SECRET")?, MIN_BEARER_SECRET_LEN)?,
             operator_token: parse_secret("OPERATOR_TOKEN", required("OPERATOR_TOKEN")?, MIN_BEARER_SECRET_LEN)?,
             app_url: parse_base_url("APP_URL", &required("APP_URL")?)?,
             public_base_url: parse_base_url("PUBLIC_BASE_URL", &required("PUBLIC_BASE_URL")?)?,
+            graph_timeout_seconds: parse_number("META_GRAPH_TIMEOUT_SECONDS", read("META_GRAPH_TIMEOUT_SECONDS"), 15, 1, 60)?,
+            publish_max_in_flight: parse_number("PUBLISH_MAX_IN_FLIGHT", read("PUBLISH_MAX_IN_FLIGHT"), 6, 1, 6)?,
+            publish_subrequest_budget: parse_number(
+                "PUBLISH_SUBREQUEST_BUDGET",
+                read("PUBLISH_SUBREQUEST_BUDGET"),
+                1000,
+                20,
+                100_000,
+            )?,
         })
     }
 
@@ -193,58 +196,48 @@ fn parse_app_id(value: String) -> Result<String, ConfigError> {
     if value.len() <= 32 && value.bytes().all(|b| b.is_ascii_digit()) {
         Ok(value)
     } else {
-        Err(ConfigError {
-            variable: "META_APP_ID",
-            problem: "must be the numeric app id from the Meta App Dashboard".into(),
-        })
+        Err(ConfigError { variable: "META_APP_ID", problem: "must be the numeric app id from the Meta App Dashboard".into() })
     }
 }
 
 fn parse_secret(variable: &'static str, value: String, min_len: usize) -> Result<Secret, ConfigError> {
     // Secrets travel in HTTP headers and query strings: printable ASCII only, no spaces.
     if !value.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError {
-            variable,
-            problem: "must be printable ASCII without spaces".into(),
-        });
+        return Err(ConfigError { variable, problem: "must be printable ASCII without spaces".into() });
     }
     if value.chars().count() < min_len {
-        return Err(ConfigError {
-            variable,
-            problem: format!("must be at least {min_len} characters long"),
-        });
+        return Err(ConfigError { variable, problem: format!("must be at least {min_len} characters long") });
     }
     Ok(Secret(value))
 }
 
-fn parse_key(variable: &'static str, value: &str) -> Result<TokenEncryptionKey, ConfigError> {
-    let malformed = || ConfigError {
-        variable,
-        problem: "must be base64 of 32 bytes".into(),
+/// A whole number in `min..=max`, or `default` when unset.
+fn parse_number(variable: &'static str, value: Option<String>, default: u32, min: u32, max: u32) -> Result<u32, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
     };
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(value)
-        .map_err(|_| malformed())?;
+    value
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or(ConfigError { variable, problem: format!("must be a whole number from {min} to {max}") })
+}
+
+fn parse_key(variable: &'static str, value: &str) -> Result<TokenEncryptionKey, ConfigError> {
+    let malformed = || ConfigError { variable, problem: "must be base64 of 32 bytes".into() };
+    let bytes = base64::engine::general_purpose::STANDARD.decode(value).map_err(|_| malformed())?;
     let key: [u8; 32] = bytes.try_into().map_err(|_| malformed())?;
     Ok(TokenEncryptionKey(key))
 }
 
 fn parse_graph_version(value: String) -> Result<GraphVersion, ConfigError> {
-    let well_formed = value
-        .strip_prefix('v')
-        .and_then(|rest| rest.split_once('.'))
-        .is_some_and(|(major, minor)| {
-            [major, minor]
-                .iter()
-                .all(|part| !part.is_empty() && part.len() <= 3 && part.bytes().all(|b| b.is_ascii_digit()))
-        });
+    let well_formed = value.strip_prefix('v').and_then(|rest| rest.split_once('.')).is_some_and(|(major, minor)| {
+        [major, minor].iter().all(|part| !part.is_empty() && part.len() <= 3 && part.bytes().all(|b| b.is_ascii_digit()))
+    });
     if well_formed {
         Ok(GraphVersion(value))
     } else {
-        Err(ConfigError {
-            variable: "META_GRAPH_VERSION",
-            problem: "must look like v26.0".into(),
-        })
+        Err(ConfigError { variable: "META_GRAPH_VERSION", problem: "must look like v26.0".into() })
     }
 }
 
@@ -323,6 +316,29 @@ mod tests {
         assert_eq!(config.graph_url(), format!("https://graph.facebook.com/{DEFAULT_GRAPH_VERSION}"));
         assert_eq!(config.dialog_base_url.as_str(), "https://www.facebook.com/");
         assert_eq!(config.rest_url(), "https://project.supabase.co/rest/v1");
+        assert_eq!((config.graph_timeout_seconds, config.publish_max_in_flight, config.publish_subrequest_budget), (15, 6, 1000));
+    }
+
+    #[test]
+    fn pass_limits_are_bounded_numbers() {
+        for (name, bad) in [
+            ("PUBLISH_MAX_IN_FLIGHT", "7"),
+            ("PUBLISH_MAX_IN_FLIGHT", "0"),
+            ("META_GRAPH_TIMEOUT_SECONDS", "1.5"),
+            ("PUBLISH_SUBREQUEST_BUDGET", "10"),
+            ("PUBLISH_SUBREQUEST_BUDGET", "-1"),
+        ] {
+            let err = error_for(|env| {
+                env.insert(name.into(), bad.into());
+            });
+            assert_eq!(err.variable, name);
+            assert!(err.to_string().starts_with(&format!("{name} must be a whole number from")), "{err}");
+        }
+        let mut env = valid();
+        env.insert("PUBLISH_MAX_IN_FLIGHT".into(), "1".into());
+        env.insert("PUBLISH_SUBREQUEST_BUDGET".into(), "45".into());
+        let config = Config::from_env(&env).unwrap();
+        assert_eq!((config.publish_max_in_flight, config.publish_subrequest_budget), (1, 45));
     }
 
     #[test]
@@ -332,6 +348,9 @@ mod tests {
             "META_GRAPH_VERSION",
             "META_GRAPH_BASE_URL",
             "META_DIALOG_BASE_URL",
+            "META_GRAPH_TIMEOUT_SECONDS",
+            "PUBLISH_MAX_IN_FLIGHT",
+            "PUBLISH_SUBREQUEST_BUDGET",
         ];
         for name in VARIABLES.iter().filter(|name| !optional.contains(name)) {
             let removed = error_for(|env| {

@@ -19,6 +19,12 @@ pub enum Route {
     ConnectionGet,
     ConnectionDelete,
     DefaultsPut,
+    /// Scheduler: run a publish pass now (`Bearer CRON_SECRET`).
+    PublishDue,
+    JobCreate,
+    JobList,
+    JobGet,
+    JobCancel,
 }
 
 /// `(method, pattern, route)`; a `{name}` segment captures one path segment.
@@ -33,6 +39,14 @@ const TABLE: &[(&str, &str, Route)] = &[
     ("OPTIONS", "/api/meta/connection", Route::Preflight),
     ("PUT", "/api/meta/defaults", Route::DefaultsPut),
     ("OPTIONS", "/api/meta/defaults", Route::Preflight),
+    ("POST", "/api/publish/meta-due", Route::PublishDue),
+    ("POST", "/api/publish/jobs", Route::JobCreate),
+    ("GET", "/api/publish/jobs", Route::JobList),
+    ("OPTIONS", "/api/publish/jobs", Route::Preflight),
+    ("GET", "/api/publish/jobs/{id}", Route::JobGet),
+    ("OPTIONS", "/api/publish/jobs/{id}", Route::Preflight),
+    ("POST", "/api/publish/jobs/{id}/cancel", Route::JobCancel),
+    ("OPTIONS", "/api/publish/jobs/{id}/cancel", Route::Preflight),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -55,7 +69,9 @@ pub fn resolve(method: &str, path: &str) -> Result<RouteMatch, ApiError> {
     };
     let mut allowed: Vec<&str> = Vec::new();
     for (route_method, pattern, route) in TABLE {
-        let Some(params) = match_pattern(pattern, path_trimmed) else { continue };
+        let Some(params) = match_pattern(pattern, path_trimmed) else {
+            continue;
+        };
         if route_method.eq_ignore_ascii_case(method) {
             return Ok(RouteMatch { route: *route, params });
         }
@@ -132,6 +148,16 @@ mod tests {
         assert_eq!(params, vec![("id", "42".to_string())]);
         assert!(match_pattern("/api/jobs/{id}", "/api/jobs/").is_none());
         assert!(match_pattern("/api/jobs/{id}", "/api/jobs/1/2").is_none());
+    }
+
+    #[test]
+    fn job_routes_capture_the_id() {
+        let matched = resolve("POST", "/api/publish/jobs/6f1c/cancel").unwrap();
+        assert_eq!((matched.route, matched.param("id")), (Route::JobCancel, Some("6f1c")));
+        assert_eq!(resolve("GET", "/api/publish/jobs/6f1c").unwrap().route, Route::JobGet);
+        assert_eq!(resolve("GET", "/api/publish/jobs").unwrap().route, Route::JobList);
+        assert_eq!(resolve("GET", "/api/publish/meta-due").unwrap_err().allow.as_deref(), Some("POST"));
+        assert_eq!(resolve("DELETE", "/api/publish/jobs/1").unwrap_err().allow.as_deref(), Some("GET, OPTIONS"));
     }
 
     #[test]

@@ -7,8 +7,10 @@ use crate::store::Store;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
-    /// Any member: read the connection.
+    /// Any member: read the connection, queue jobs.
     Member,
+    /// Any member, whatever the plan: read and cancel existing jobs.
+    MemberAnyPlan,
     /// `owner` or `admin`: connect, change defaults.
     Admin,
     /// `owner` or `admin`, whatever the plan: disconnect.
@@ -50,15 +52,17 @@ pub async fn authorize(store: &Store, authorization: Option<&str>, workspace_id:
     let access = match store.workspace_access(token, workspace_id).await {
         Ok(access) => access,
         Err(AccessError::Unauthenticated) => return Err(unauthenticated()),
-        Err(AccessError::Store(err)) => return Err(ApiError::new(503, "database_unavailable", format!("Could not check access: {err}"))),
+        Err(AccessError::Store(err)) => {
+            return Err(ApiError::new(503, "database_unavailable", format!("Could not check access: {err}")))
+        }
     };
     let Some(access) = access else {
         return Err(ApiError::new(403, "forbidden", "You are not a member of this workspace"));
     };
-    if need != Need::Member && !matches!(access.role.as_str(), "owner" | "admin") {
+    if matches!(need, Need::Admin | Need::AdminAnyPlan) && !matches!(access.role.as_str(), "owner" | "admin") {
         return Err(ApiError::new(403, "forbidden", "Only a workspace owner or admin can change the Meta connection"));
     }
-    if need != Need::AdminAnyPlan && !matches!(access.plan.as_str(), "growth" | "pro" | "enterprise") {
+    if matches!(need, Need::Member | Need::Admin) && !matches!(access.plan.as_str(), "growth" | "pro" | "enterprise") {
         return Err(ApiError::new(
             403,
             "plan_required",
@@ -83,7 +87,9 @@ mod tests {
     #[test]
     fn workspace_ids_are_uuids() {
         assert_eq!(workspace_id(Some("0B731C9C-1652-4133-A69D-76FD764117A1")).unwrap(), "0b731c9c-1652-4133-a69d-76fd764117a1");
-        for bad in [None, Some(""), Some("1"), Some("0b731c9c-1652-4133-a69d-76fd764117a"), Some("0b731c9c_1652-4133-a69d-76fd764117a1")] {
+        for bad in
+            [None, Some(""), Some("1"), Some("0b731c9c-1652-4133-a69d-76fd764117a"), Some("0b731c9c_1652-4133-a69d-76fd764117a1")]
+        {
             assert_eq!(workspace_id(bad).unwrap_err().code, "invalid_request");
         }
     }

@@ -8,6 +8,8 @@ use crate::connect::access::{self, Need};
 use crate::connect::manage::{self, Choice};
 use crate::connect::oauth::{self, CallbackOutcome, CallbackQuery};
 use crate::graph::GraphClient;
+use crate::publish::content::JobRequest;
+use crate::publish::jobs;
 use crate::routes::{self, Route};
 use crate::store::Store;
 use crate::vault::{reseal, Vault};
@@ -46,8 +48,8 @@ async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
     if text.len() > MAX_BODY_BYTES {
         return Err(ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB"));
     }
-    let value: Value =
-        serde_json::from_str(&text).map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
     if value.is_object() {
         Ok(value)
     } else {
@@ -121,6 +123,52 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             let page = Choice::from_json(&body, "facebook_page_id")?;
             let instagram = Choice::from_json(&body, "instagram_account_id")?;
             json_response(200, &manage::set_defaults(&store, &workspace_id, page, instagram).await?)
+        }
+        Route::PublishDue => {
+            bearer::check(authorization.as_deref(), &config.cron_secret)?;
+            let summary = super::publish::run(&config, &store, "http", None).await;
+            match &summary.error {
+                None => json_response(200, &summary),
+                Some(problem) => json_response(
+                    503,
+                    &serde_json::json!({
+                        "error": {"code": "database_unavailable", "message": format!("The pass stopped: {problem}. Claimed jobs return to the queue when their lease expires.")},
+                        "summary": summary,
+                    }),
+                ),
+            }
+        }
+        Route::JobCreate => {
+            let body = json_body(&mut req).await?;
+            let workspace_id = access::workspace_id(body.get("workspace_id").and_then(Value::as_str))?;
+            let caller = access::authorize(&store, authorization.as_deref(), &workspace_id, Need::Member).await?;
+            let request = JobRequest::parse(&body)?;
+            let timeout = Duration::from_secs(config.graph_timeout_seconds.into());
+            let (job, created) = jobs::create(&store, &reqwest::Client::new(), &super::clock::WorkerClock, timeout, &caller, request).await?;
+            let view = jobs::view(&store, job).await?;
+            json_response(if created { 201 } else { 200 }, &view)
+        }
+        Route::JobList => {
+            let workspace_id = access::workspace_id(query_param(&req, "workspace_id").as_deref())?;
+            access::authorize(&store, authorization.as_deref(), &workspace_id, Need::MemberAnyPlan).await?;
+            let page = jobs::list(
+                &store,
+                &workspace_id,
+                query_param(&req, "status").as_deref(),
+                query_param(&req, "offset").as_deref(),
+                query_param(&req, "limit").as_deref(),
+            )
+            .await?;
+            json_response(200, &page)
+        }
+        Route::JobGet => {
+            let job = jobs::authorized_job(&store, authorization.as_deref(), matched.param("id").unwrap_or_default()).await?;
+            json_response(200, &jobs::view(&store, job).await?)
+        }
+        Route::JobCancel => {
+            let job = jobs::authorized_job(&store, authorization.as_deref(), matched.param("id").unwrap_or_default()).await?;
+            let job = jobs::cancel(&store, job).await?;
+            json_response(200, &jobs::view(&store, job).await?)
         }
     } }
     .await;

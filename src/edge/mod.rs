@@ -2,11 +2,12 @@
 //! (HTTP) and the `scheduled` handler (Cron Trigger). Each reads the typed config, hands the
 //! work to a capability, and turns the result into a response or a log line.
 
+mod clock;
 mod env;
 mod http;
+mod publish;
 
 use crate::config::Config;
-use crate::publish::pass;
 use crate::store::Store;
 use crate::{api_error::ApiError, log};
 use serde_json::json;
@@ -43,7 +44,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 
 #[event(scheduled)]
 async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let started = js_sys::Date::now();
     let cron = event.cron();
     let config = match Config::from_env(&env::WorkerEnv(&env)) {
         Ok(config) => config,
@@ -51,24 +51,13 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
             let err = ApiError::from(err);
             worker::console_error!(
                 "{}",
-                log::line(
-                    "publish_pass",
-                    json!({"trigger": "cron", "cron": cron, "outcome": err.code, "message": err.message})
-                )
+                log::line("publish_pass", json!({"trigger": "cron", "cron": cron, "outcome": err.code, "message": err.message}))
             );
             return;
         }
     };
     let store = Store::from_config(&config);
-    let mut summary = pass::run(&store).await;
-    summary.duration_ms = elapsed_ms(started);
-    let mut fields = serde_json::to_value(&summary).unwrap_or_default();
-    if let Some(object) = fields.as_object_mut() {
-        object.insert("trigger".into(), "cron".into());
-        object.insert("cron".into(), cron.into());
-        object.insert("outcome".into(), "ok".into());
-    }
-    worker::console_log!("{}", log::line("publish_pass", fields));
+    publish::run(&config, &store, "cron", Some(cron)).await;
 }
 
 fn elapsed_ms(started: f64) -> u64 {

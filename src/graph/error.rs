@@ -4,6 +4,7 @@
 //! Messages from Graph are kept for operators, with anything shaped like an access token
 //! redacted first: some Graph messages echo the token they were given.
 
+use super::usage::Usage;
 use serde::Deserialize;
 use std::fmt;
 
@@ -22,6 +23,8 @@ pub struct GraphError {
     /// `error_user_title` / `error_user_msg`, meant for the person, when Graph gives them.
     pub user_title: Option<String>,
     pub user_message: Option<String>,
+    /// Rate-limit usage sent with the answer.
+    pub usage: Usage,
 }
 
 /// What a failure means for the caller.
@@ -62,7 +65,18 @@ impl GraphError {
             message: redact(&message.into()),
             user_title: None,
             user_message: None,
+            usage: Usage::default(),
         }
+    }
+
+    /// A call that got no answer within `after`: its outcome is unknown.
+    pub fn timeout(after: std::time::Duration) -> GraphError {
+        GraphError::network(format!("the Graph API did not answer within {} s", after.as_secs()))
+    }
+
+    pub fn with_usage(mut self, usage: Usage) -> GraphError {
+        self.usage = usage;
+        self
     }
 
     /// Parses a non-success answer. A body that is not Graph-shaped still yields an error,
@@ -95,6 +109,7 @@ impl GraphError {
                 message: redact(&error.message.unwrap_or_default()),
                 user_title: error.error_user_title.map(|text| redact(&text)),
                 user_message: error.error_user_msg.map(|text| redact(&text)),
+                usage: Usage::default(),
             },
             Err(_) => GraphError {
                 http_status,
@@ -106,6 +121,7 @@ impl GraphError {
                 message: format!("unexpected answer from Graph (HTTP {http_status})"),
                 user_title: None,
                 user_message: None,
+                usage: Usage::default(),
             },
         }
     }
@@ -228,7 +244,10 @@ mod tests {
             (error(102, None, "x", false, 400), ErrorClass::TokenInvalid),
             (error(100, Some(460), "x", false, 400), ErrorClass::TokenInvalid),
             (error(10, None, "x", false, 403), ErrorClass::PermissionMissing),
-            (error(200, None, "(#200) Unpublished posts must be posted to a page as the page itself", false, 403), ErrorClass::PermissionMissing),
+            (
+                error(200, None, "(#200) Unpublished posts must be posted to a page as the page itself", false, 403),
+                ErrorClass::PermissionMissing,
+            ),
             (error(4, None, "x", true, 400), ErrorClass::Throttled),
             (error(613, None, "x", false, 400), ErrorClass::Throttled),
             (error(80001, None, "x", false, 400), ErrorClass::Throttled),
@@ -242,7 +261,10 @@ mod tests {
             (error(368, None, "blocked", false, 400), ErrorClass::ContentRejected),
             (error(100, None, "Unsupported request - method type: post", false, 400), ErrorClass::AppAccess),
             (error(100, None, "Invalid parameter", false, 400), ErrorClass::Other),
-            (error(100, Some(33), "Unsupported get request. Object with ID '1' does not exist", false, 400), ErrorClass::PermissionMissing),
+            (
+                error(100, Some(33), "Unsupported get request. Object with ID '1' does not exist", false, 400),
+                ErrorClass::PermissionMissing,
+            ),
             (error(999, None, "x", true, 400), ErrorClass::Transient),
             (GraphError::from_response(502, "<html>Bad gateway</html>"), ErrorClass::Transient),
             (GraphError::network("connection reset"), ErrorClass::Network),

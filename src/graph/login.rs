@@ -46,7 +46,8 @@ struct TokenAnswer {
 impl GraphClient {
     /// Trades the dialog's `code` for a short-lived user token.
     pub async fn exchange_code(&self, code: &str, redirect_uri: &str) -> Result<UserToken, GraphError> {
-        let answer: TokenAnswer = self.get_as_app("oauth/access_token", &[("redirect_uri", redirect_uri), ("code", code)]).await?;
+        let answer: TokenAnswer =
+            self.get_as_app("oauth/access_token", &[("redirect_uri", redirect_uri), ("code", code)]).await?;
         Ok(UserToken { token: AccessToken::new(answer.access_token), expires_in: answer.expires_in })
     }
 

@@ -9,14 +9,19 @@
 pub mod error;
 pub mod login;
 pub mod pages;
+pub mod usage;
 
 pub use error::{ErrorClass, GraphError};
+pub use usage::Usage;
 
+use crate::clock::Clock;
 use crate::config::{Config, Secret};
 use crate::vault::AccessToken;
 use hmac::{Hmac, Mac};
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
+use std::rc::Rc;
+use std::time::Duration;
 
 pub struct GraphClient {
     http: reqwest::Client,
@@ -24,11 +29,26 @@ pub struct GraphClient {
     base: String,
     app_id: String,
     app_secret: Secret,
+    /// How long a call may take before it counts as unanswered (reqwest has no timeout in wasm).
+    deadline: Option<(Duration, Rc<dyn Clock>)>,
+}
+
+/// A successful answer and the rate-limit usage Graph reported with it.
+#[derive(Debug)]
+pub struct GraphReply<T> {
+    pub body: T,
+    pub usage: Usage,
 }
 
 impl GraphClient {
     pub fn new(graph_url: impl Into<String>, app_id: impl Into<String>, app_secret: Secret) -> GraphClient {
-        GraphClient { http: reqwest::Client::new(), base: graph_url.into(), app_id: app_id.into(), app_secret }
+        GraphClient { http: reqwest::Client::new(), base: graph_url.into(), app_id: app_id.into(), app_secret, deadline: None }
+    }
+
+    /// Calls that take longer than `after` end with a [`GraphError::timeout`].
+    pub fn with_timeout(mut self, after: Duration, clock: Rc<dyn Clock>) -> GraphClient {
+        self.deadline = Some((after, clock));
+        self
     }
 
     pub fn from_config(config: &Config) -> GraphClient {
@@ -45,14 +65,44 @@ impl GraphClient {
     }
 
     /// `GET {base}/{path}` with the token and its proof.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str, token: &AccessToken, params: &[(&str, &str)]) -> Result<T, GraphError> {
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &AccessToken,
+        params: &[(&str, &str)],
+    ) -> Result<T, GraphError> {
+        self.get_with_usage(path, token, params).await.map(|reply| reply.body)
+    }
+
+    /// `POST {base}/{path}` with form parameters, the token and its proof.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &AccessToken,
+        params: &[(&str, &str)],
+    ) -> Result<T, GraphError> {
+        self.post_with_usage(path, token, params).await.map(|reply| reply.body)
+    }
+
+    /// [`GraphClient::get`], with the rate-limit usage of the answer.
+    pub async fn get_with_usage<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &AccessToken,
+        params: &[(&str, &str)],
+    ) -> Result<GraphReply<T>, GraphError> {
         let proof = self.appsecret_proof(token);
         let request = self.http.get(self.url(path)).query(&with_token(params, token, &proof));
         self.send(request).await.map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
     }
 
-    /// `POST {base}/{path}` with form parameters, the token and its proof.
-    pub async fn post<T: DeserializeOwned>(&self, path: &str, token: &AccessToken, params: &[(&str, &str)]) -> Result<T, GraphError> {
+    /// [`GraphClient::post`], with the rate-limit usage of the answer.
+    pub async fn post_with_usage<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &AccessToken,
+        params: &[(&str, &str)],
+    ) -> Result<GraphReply<T>, GraphError> {
         let proof = self.appsecret_proof(token);
         let request = self.http.post(self.url(path)).form(&with_token(params, token, &proof));
         self.send(request).await.map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
@@ -69,7 +119,7 @@ impl GraphClient {
         query.push(("client_secret", self.app_secret.expose()));
         let request = self.http.get(self.url(path)).query(&query);
         let secrets: Vec<&str> = params.iter().map(|(_, value)| *value).chain([self.app_secret.expose()]).collect();
-        self.send(request).await.map_err(|err| err.scrubbed(&secrets))
+        self.send(request).await.map(|reply| reply.body).map_err(|err| err.scrubbed(&secrets))
     }
 
     /// Follows a `paging.next` URL, which carries its own token; its proof is added again.
@@ -79,18 +129,32 @@ impl GraphClient {
         }
         let proof = self.appsecret_proof(token);
         let request = self.http.get(url).query(&[("appsecret_proof", proof.as_str())]);
-        self.send(request).await.map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
+        self.send(request).await.map(|reply| reply.body).map_err(|err| err.scrubbed(&[token.expose(), self.app_secret.expose()]))
     }
 
-    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, GraphError> {
-        // reqwest's errors name the URL, which holds the token: never pass them on.
-        let response = request.send().await.map_err(|_| GraphError::network("no answer from the Graph API"))?;
-        let status = response.status().as_u16();
-        let body = response.text().await.map_err(|_| GraphError::network("the Graph API answer was cut off"))?;
-        if !(200..300).contains(&status) {
-            return Err(GraphError::from_response(status, &body));
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<GraphReply<T>, GraphError> {
+        let exchange = async {
+            // reqwest's errors name the URL, which holds the token: never pass them on.
+            let response = request.send().await.map_err(|_| GraphError::network("no answer from the Graph API"))?;
+            let status = response.status().as_u16();
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let usage = Usage::from_headers(header("x-app-usage").as_deref(), header("x-business-use-case-usage").as_deref());
+            let body = response.text().await.map_err(|_| GraphError::network("the Graph API answer was cut off"))?;
+            if !(200..300).contains(&status) {
+                return Err(GraphError::from_response(status, &body).with_usage(usage));
+            }
+            let body = serde_json::from_str(&body).map_err(|_| GraphError::from_response(status, "unexpected body"))?;
+            Ok(GraphReply { body, usage })
+        };
+        let Some((after, clock)) = &self.deadline else {
+            return exchange.await;
+        };
+        let timer = clock.sleep(*after);
+        futures::pin_mut!(exchange);
+        match futures::future::select(exchange, timer).await {
+            futures::future::Either::Left((result, _)) => result,
+            futures::future::Either::Right(_) => Err(GraphError::timeout(*after)),
         }
-        serde_json::from_str(&body).map_err(|_| GraphError::from_response(status, "unexpected body"))
     }
 }
 

@@ -93,6 +93,11 @@ pub struct TargetRecord {
     pub last_error_reason: Option<String>,
     pub last_error_message: Option<String>,
     pub published_at: Option<String>,
+    /// When a send whose answer could be lost began (cleared once the outcome is known).
+    #[serde(default)]
+    pub send_started_at: Option<String>,
+    #[serde(default)]
+    pub expired_containers: i32,
     pub updated_at: String,
 }
 
@@ -146,10 +151,17 @@ pub struct Attempt {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ClaimedTargetState {
     pub status: TargetStatus,
+    #[serde(default)]
+    pub destination_id: Option<String>,
     pub container_id: Option<String>,
     pub container_created_at: Option<String>,
     pub external_id: Option<String>,
     pub attempts: i32,
+    /// Set while a send whose outcome could be lost is under way (see migration 0006).
+    #[serde(default)]
+    pub send_started_at: Option<String>,
+    #[serde(default)]
+    pub expired_containers: i32,
 }
 
 /// A job leased to one pass, with what publishing it needs (sealed tokens, opened later).
@@ -157,6 +169,7 @@ pub struct ClaimedTargetState {
 pub struct ClaimedJob {
     pub job_id: String,
     pub workspace_id: String,
+    pub workspace_plan: String,
     pub targets: Vec<Target>,
     pub payload_json: serde_json::Value,
     pub scheduled_at: String,
@@ -170,6 +183,9 @@ pub struct ClaimedJob {
     pub facebook_page_id: Option<String>,
     pub page_token_sealed: Option<SealedToken>,
     pub instagram_account_id: Option<String>,
+    /// The Page the Instagram account is linked to: its token publishes to the account.
+    #[serde(default)]
+    pub instagram_page_id: Option<String>,
     pub instagram_page_token_sealed: Option<SealedToken>,
 }
 
@@ -182,6 +198,14 @@ pub struct JobRelease {
     pub last_error: Option<String>,
 }
 
+/// A [`JobRelease`] for one job, as [`Store::apply_publish_results`] takes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReleaseOf {
+    pub job_id: String,
+    #[serde(flatten)]
+    pub release: JobRelease,
+}
+
 impl Store {
     /// Queues a job. With an idempotency key already used in the workspace, returns the
     /// existing job and `false` instead of creating a second one.
@@ -190,7 +214,9 @@ impl Store {
         match fetch::<Vec<JobRecord>>(self.from("publish_jobs").select(JOB_COLUMNS).insert(body)).await {
             Ok(rows) => rows.into_iter().next().map(|job| (job, true)).ok_or(StoreError::NotFound),
             Err(StoreError::Conflict { constraint }) => {
-                let Some(key) = &job.idempotency_key else { return Err(StoreError::Conflict { constraint }) };
+                let Some(key) = &job.idempotency_key else {
+                    return Err(StoreError::Conflict { constraint });
+                };
                 let existing = fetch_first(
                     self.from("publish_jobs")
                         .select(JOB_COLUMNS)
@@ -217,11 +243,8 @@ impl Store {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let mut query = self
-            .from("publish_jobs")
-            .select(JOB_COLUMNS)
-            .eq("workspace_id", workspace_id)
-            .order("created_at.desc,id.desc");
+        let mut query =
+            self.from("publish_jobs").select(JOB_COLUMNS).eq("workspace_id", workspace_id).order("created_at.desc,id.desc");
         if let Some(status) = status {
             query = query.eq("status", status.as_str());
         }
@@ -252,11 +275,8 @@ impl Store {
 
     /// Leases up to `limit` due jobs to `owner` for `lease_seconds`.
     pub async fn claim_due_jobs(&self, limit: u32, lease_seconds: u32, owner: &str) -> Result<Vec<ClaimedJob>, StoreError> {
-        fetch(self.rpc(
-            "claim_due_publish_jobs",
-            json!({ "p_limit": limit, "p_lease_seconds": lease_seconds, "p_owner": owner }),
-        ))
-        .await
+        fetch(self.rpc("claim_due_publish_jobs", json!({ "p_limit": limit, "p_lease_seconds": lease_seconds, "p_owner": owner })))
+            .await
     }
 
     /// Ends `owner`'s lease on a job. `false` when the lease is no longer the owner's (it expired
@@ -287,10 +307,34 @@ impl Store {
 
     /// Changes one target of a job that `owner` holds the lease of. `false` when the lease is no
     /// longer the owner's (or the job is not running): nothing was written.
-    pub async fn update_target(&self, job_id: &str, target: Target, owner: &str, update: &TargetUpdate) -> Result<bool, StoreError> {
+    pub async fn update_target(
+        &self,
+        job_id: &str,
+        target: Target,
+        owner: &str,
+        update: &TargetUpdate,
+    ) -> Result<bool, StoreError> {
         fetch(self.rpc(
             "update_publish_target",
             json!({ "p_job_id": job_id, "p_target": target, "p_owner": owner, "p_changes": update }),
+        ))
+        .await
+    }
+
+    /// Writes a batch of a pass's results in one transaction (migration 0006): target changes
+    /// (JSON objects with `job_id`, `target` and the columns to set, `null` clearing one),
+    /// attempt-log rows and job releases, for the jobs `owner` still holds. Returns those jobs' ids;
+    /// the rest was not written.
+    pub async fn apply_publish_results(
+        &self,
+        owner: &str,
+        targets: &[serde_json::Value],
+        attempts: &[Attempt],
+        releases: &[JobReleaseOf],
+    ) -> Result<Vec<String>, StoreError> {
+        fetch(self.rpc(
+            "apply_publish_results",
+            json!({ "p_owner": owner, "p_targets": targets, "p_attempts": attempts, "p_releases": releases }),
         ))
         .await
     }
@@ -304,9 +348,11 @@ impl Store {
     pub async fn attempts(&self, job_id: &str) -> Result<Vec<Attempt>, StoreError> {
         fetch(
             self.from("publish_attempts")
-                .select("job_id,target,attempt_number,step,started_at,finished_at,outcome,graph_http_status,\
+                .select(
+                    "job_id,target,attempt_number,step,started_at,finished_at,outcome,graph_http_status,\
                          graph_error_code,graph_error_subcode,fbtrace_id,error_reason,error_message,container_id,\
-                         external_id,permalink")
+                         external_id,permalink",
+                )
                 .eq("job_id", job_id)
                 .order("id.asc"),
         )
