@@ -355,11 +355,16 @@ export class Stack {
     for (const line of out.trim().split("\n")) say(line);
   }
 
+  /** How PostgREST logs in: as `authenticator`, which switches to the request's role. */
+  get authenticatorUrl() {
+    return `postgres://authenticator:${this.authenticatorPassword}@127.0.0.1:${this.ports.pg}/postgres`;
+  }
+
   async startPostrust() {
     say(`starting postrust (PostgREST) on 127.0.0.1:${this.ports.postrust}`);
     this.spawnChild("postrust", path.join(ROOT, ".tools/bin/postrust"), [], {
       env: {
-        PGRST_DB_URI: `postgres://authenticator:${this.authenticatorPassword}@127.0.0.1:${this.ports.pg}/postgres`,
+        PGRST_DB_URI: this.authenticatorUrl,
         PGRST_DB_SCHEMAS: "public",
         PGRST_DB_ANON_ROLE: "anon",
         PGRST_JWT_SECRET: this.secrets.jwtSecret,
@@ -426,6 +431,8 @@ export class Stack {
       STACK_ANON_KEY: this.vars.SUPABASE_ANON_KEY,
       STACK_SANDBOX_URL: `http://127.0.0.1:${this.ports.sandbox}`,
       STACK_DATABASE_URL: this.databaseUrl,
+      // For tests that run (and stop) a PostgREST of their own against the stack's database.
+      STACK_AUTHENTICATOR_URL: this.authenticatorUrl,
       STACK_LOG_DIR: path.join(this.dir, "logs"),
       STACK_WORKER_VARS: JSON.stringify(this.vars),
     };

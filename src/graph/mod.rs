@@ -143,7 +143,8 @@ impl GraphClient {
             if !(200..300).contains(&status) {
                 return Err(GraphError::from_response(status, &body).with_usage(usage));
             }
-            let body = serde_json::from_str(&body).map_err(|_| GraphError::from_response(status, "unexpected body"))?;
+            // A success whose body cannot be read may still have acted: as good as no answer.
+            let body = serde_json::from_str(&body).map_err(|_| GraphError::network("the Graph API answer could not be read"))?;
             Ok(GraphReply { body, usage })
         };
         let Some((after, clock)) = &self.deadline else {

@@ -131,31 +131,38 @@ impl<'a> PassContext<'a> {
         Timed { result: result.map(|reply| reply.body), started_ms, finished_ms }
     }
 
-    /// The account's remaining Instagram publishing quota, read from Graph at most once per pass
-    /// (`None` when it could not be read: Graph then decides at `media_publish`). The lock
-    /// makes concurrent jobs of one account wait for the first read instead of repeating it.
-    pub async fn quota_left(&self, account_id: &str, token: &AccessToken, read: impl FnOnce(&Timed<Value>)) -> Option<i64> {
+    /// Takes one post from the account's Instagram publishing quota, read from Graph at most once
+    /// per pass; `false` when it is used up. When it cannot be read, Graph decides at
+    /// `media_publish`. The lock makes concurrent jobs of one account wait for the first read
+    /// instead of repeating it, and reserving before publishing keeps them from overshooting.
+    pub async fn reserve_quota(&self, account_id: &str, token: &AccessToken, read: impl FnOnce(&Timed<Value>)) -> bool {
         let mut quotas = self.quotas.lock().await;
-        if let Some(known) = quotas.get(account_id) {
-            return *known;
+        if !quotas.contains_key(account_id) {
+            let path = format!("{account_id}/content_publishing_limit");
+            let timed = self.call(false, &path, token, &[("fields", "quota_usage,config")], account_id).await;
+            read(&timed);
+            let left = timed.result.as_ref().ok().and_then(|body| {
+                let entry = body.get("data")?.get(0)?;
+                let used = entry.get("quota_usage")?.as_i64()?;
+                let total = entry.get("config")?.get("quota_total")?.as_i64()?;
+                Some(total - used)
+            });
+            quotas.insert(account_id.into(), left);
         }
-        let path = format!("{account_id}/content_publishing_limit");
-        let timed = self.call(false, &path, token, &[("fields", "quota_usage,config")], account_id).await;
-        read(&timed);
-        let left = timed.result.as_ref().ok().and_then(|body| {
-            let entry = body.get("data")?.get(0)?;
-            let used = entry.get("quota_usage")?.as_i64()?;
-            let total = entry.get("config")?.get("quota_total")?.as_i64()?;
-            Some(total - used)
-        });
-        quotas.insert(account_id.into(), left);
-        left
+        match quotas.get_mut(account_id) {
+            Some(Some(left)) if *left <= 0 => false,
+            Some(Some(left)) => {
+                *left -= 1;
+                true
+            }
+            _ => true,
+        }
     }
 
-    /// One post used up from the account's quota.
-    pub async fn use_quota(&self, account_id: &str) {
+    /// Returns a reserved post to the quota: Meta refused the publish, so it did not count.
+    pub async fn return_quota(&self, account_id: &str) {
         if let Some(Some(left)) = self.quotas.lock().await.get_mut(account_id) {
-            *left -= 1;
+            *left += 1;
         }
     }
 }

@@ -195,8 +195,8 @@ async fn publish_container(
     attempt: i32,
 ) -> Outcome {
     let account = post.account_id;
-    let quota = ctx
-        .quota_left(account, post.token, |read| {
+    let reserved = ctx
+        .reserve_quota(account, post.token, |read| {
             let outcome = if read.result.is_ok() { "ok" } else { "retry_scheduled" };
             let row = record.step("publishing_limit", read.started_ms, read.finished_ms, outcome);
             if let Err(err) = &read.result {
@@ -209,7 +209,7 @@ async fn publish_container(
             }
         })
         .await;
-    if quota.is_some_and(|left| left <= 0) {
+    if !reserved {
         return Outcome::Retry {
             reason: "publishing_limit_reached",
             message: "The Instagram account used up its publishing limit for the last 24 hours; waiting for it to free up".into(),
@@ -235,6 +235,7 @@ async fn publish_container(
             return outcome;
         }
         Err(err) => {
+            ctx.return_quota(account).await;
             return failed_step(
                 ctx,
                 record,
@@ -248,7 +249,6 @@ async fn publish_container(
             )
         }
     };
-    ctx.use_quota(account).await;
     let media_id = media_id.unwrap_or_else(|| format!("container:{container_id}"));
     let row = record.step("media_publish", sent.started_ms, sent.finished_ms, "published");
     row.graph_http_status = Some(200);

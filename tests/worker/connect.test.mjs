@@ -3,46 +3,16 @@
 // across result pages), defaults, reconnect and disconnect, CORS, and no token in any answer.
 
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import { after, before, test } from "node:test";
 import { mintJwt } from "../../scripts/lib/stack.mjs";
 import { eventually, startWorker, stackVars } from "./harness.mjs";
+import { apiOf, connect as connectAs, SANDBOX, sandbox, sql, workspace } from "./fixtures.mjs";
 
 const vars = stackVars();
-const SANDBOX = process.env.STACK_SANDBOX_URL;
 const USER_FB = "1000000000000901";
 const OTHER_FB = "1000000000000902";
 let worker;
-
-function sql(query) {
-  const result = spawnSync("psql", [process.env.STACK_DATABASE_URL, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", query], { encoding: "utf8" });
-  assert.equal(result.status, 0, result.stderr);
-  return result.stdout.trim();
-}
-
-async function sandbox(path, body) {
-  const response = await fetch(`${SANDBOX}/_sandbox/${path}`, {
-    method: body === undefined ? "GET" : "POST",
-    headers: { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  assert.ok(response.ok, `${path}: ${response.status}`);
-  return response.json();
-}
-
-/** A workspace on `plan` with the given members ({role}); answers ids and user JWTs. */
-function workspace(plan, roles) {
-  const id = crypto.randomUUID();
-  sql(`insert into public.workspaces (id, name, plan) values ('${id}', 'connect test', '${plan}')`);
-  const members = {};
-  for (const role of roles) {
-    const user = crypto.randomUUID();
-    sql(`insert into public.workspace_members (workspace_id, user_id, role) values ('${id}', '${user}', '${role}')`);
-    members[role] = { id: user, jwt: mintJwt(vars.SUPABASE_JWT_SECRET, { role: "authenticated", sub: user }) };
-  }
-  return { id, members };
-}
 
 function pages(count) {
   return Array.from({ length: count }, (_, n) => ({
@@ -54,28 +24,8 @@ function pages(count) {
   }));
 }
 
-const api = (path, { method = "GET", jwt, body, origin } = {}) =>
-  worker.fetch(path, {
-    method,
-    headers: {
-      ...(jwt ? { authorization: `Bearer ${jwt}` } : {}),
-      ...(body ? { "content-type": "application/json" } : {}),
-      ...(origin ? { origin } : {}),
-    },
-    body: body ? JSON.stringify(body) : undefined,
-    redirect: "manual",
-  });
-
-/** start -> sandbox code (as if the user clicked Continue with `grant`) -> callback. */
-async function connect(ws, jwt, grant = {}, fbUser = USER_FB) {
-  const started = await api("/api/meta/oauth/start", { method: "POST", jwt, body: { workspace_id: ws.id } });
-  assert.equal(started.status, 200, await started.clone().text());
-  const url = new URL((await started.json()).authorize_url);
-  const state = url.searchParams.get("state");
-  const { code } = await sandbox("codes", { user_id: fbUser, redirect_uri: url.searchParams.get("redirect_uri"), ...grant });
-  const callback = await api(`/api/meta/oauth/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`);
-  return { url, state, callback, location: callback.headers.get("location") };
-}
+const api = (path, options) => apiOf(worker)(path, options);
+const connect = (ws, jwt, grant = {}, fbUser = USER_FB) => connectAs(api, ws, jwt, fbUser, grant);
 
 before(async () => {
   worker = await startWorker();

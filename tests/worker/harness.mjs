@@ -16,8 +16,10 @@ export function stackVars() {
 }
 
 /** Starts the Worker with the stack's variables, changed by `overrides` (null removes one).
- * With `port`, it also listens on 127.0.0.1:port (for a browser). */
-export async function startWorker(overrides = {}, { port } = {}) {
+ * With `port`, it also listens on 127.0.0.1:port (for a browser). With `images`, the Worker's
+ * requests to https://images.test/<name> are answered by `images(name, request)` (a Response),
+ * standing in for a public image host; every other request goes out as usual. */
+export async function startWorker(overrides = {}, { port, images } = {}) {
   const bindings = { ...stackVars() };
   for (const [key, value] of Object.entries(overrides)) {
     if (value === null) delete bindings[key];
@@ -39,6 +41,7 @@ export async function startWorker(overrides = {}, { port } = {}) {
           ],
           compatibilityDate: "2026-11-01",
           bindings,
+          ...(images ? { outboundService: (request) => outbound(request, images) } : {}),
         },
       ],
     }),
@@ -68,6 +71,13 @@ export async function startWorker(overrides = {}, { port } = {}) {
     },
     dispose: () => mf.dispose(),
   };
+}
+
+async function outbound(request, images) {
+  const url = new URL(request.url);
+  if (url.hostname === "images.test") return images(url.pathname.slice(1), request);
+  const body = ["GET", "HEAD"].includes(request.method) ? undefined : await request.arrayBuffer();
+  return fetch(request.url, { method: request.method, headers: request.headers, body, redirect: "manual" });
 }
 
 /** Waits until `check()` is truthy (log lines arrive asynchronously from workerd). */

@@ -1,8 +1,9 @@
-//! The control API tests use to script the world (`/_sandbox/...`): reset it, set users and
-//! their Pages, log a user into the dialog, arm Graph faults, issue codes without a browser,
-//! invalidate tokens, and read the record of calls.
+//! The control API tests use to script the world (`/_sandbox/...`): reset it, set or add users
+//! and their Pages, log a user into the dialog, arm Graph faults, issue codes and tokens without
+//! a browser, invalidate tokens, and read the record of calls. Publishing and network
+//! conditions are scripted in `scripting`.
 
-use crate::world::{Fault, Grant, Shared, User, World, PERMISSIONS};
+use crate::world::{Fault, Grant, Shared, TokenKind, User, World, PERMISSIONS};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,9 +18,15 @@ pub struct Reset {
 }
 
 /// Back to a fresh world (the app's credentials stay), optionally with users and a page size.
+/// Calls still waiting (latency, hangs) will not act on the new world.
 pub async fn reset(State(state): State<Shared>, body: Option<Json<Reset>>) -> Response {
     let mut world = state.lock();
-    let fresh = World { app_id: world.app_id.clone(), app_secret: world.app_secret.clone(), ..World::default() };
+    let fresh = World {
+        app_id: world.app_id.clone(),
+        app_secret: world.app_secret.clone(),
+        generation: world.generation + 1,
+        ..World::default()
+    };
     *world = fresh;
     if let Some(Json(reset)) = body {
         if let Some(users) = reset.users {
@@ -46,7 +53,28 @@ pub async fn session(State(state): State<Shared>, Json(session): Json<Session>) 
     Json(json!({"status": "ok"})).into_response()
 }
 
+#[derive(Deserialize)]
+pub struct Users {
+    users: Vec<User>,
+}
+
+/// Adds users, replacing any with the same id, and keeps the rest of the world.
+pub async fn add_users(State(state): State<Shared>, Json(body): Json<Users>) -> Response {
+    let mut world = state.lock();
+    for user in body.users {
+        match world.users.iter_mut().find(|existing| existing.id == user.id) {
+            Some(existing) => *existing = user,
+            None => world.users.push(user),
+        }
+    }
+    Json(json!({"status": "ok", "users": world.users.len()})).into_response()
+}
+
+/// Arms a fault; its headers are checked now, so a bad one fails here, not in a Graph call.
 pub async fn add_fault(State(state): State<Shared>, Json(fault): Json<Fault>) -> Response {
+    if let Err(message) = crate::faults::header_map(&fault.headers) {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
+    }
     state.lock().faults.push(fault);
     Json(json!({"status": "ok"})).into_response()
 }
@@ -75,6 +103,35 @@ pub async fn issue_code(State(state): State<Shared>, Json(request): Json<CodeReq
     };
     let code = world.issue_code(grant);
     Json(json!({"code": code})).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    user_id: String,
+    page_id: Option<String>,
+}
+
+/// A valid token without the login flow: the Page token of one of the user's Pages, or a
+/// long-lived user token; every permission granted and every Page ticked. For tests that seal
+/// tokens into the database themselves.
+pub async fn issue_token(State(state): State<Shared>, Json(request): Json<TokenRequest>) -> Response {
+    let mut world = state.lock();
+    let Some(user) = world.user(&request.user_id).cloned() else {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such user"}))).into_response();
+    };
+    let kind = match request.page_id {
+        Some(page_id) if user.pages.iter().any(|p| p.id == page_id) => TokenKind::Page { page_id },
+        Some(_) => return (StatusCode::NOT_FOUND, Json(json!({"error": "the user has no such Page"}))).into_response(),
+        None => TokenKind::LongLivedUser,
+    };
+    let grant = Grant {
+        user_id: user.id.clone(),
+        granted: PERMISSIONS.map(String::from).to_vec(),
+        pages: user.pages.iter().map(|p| p.id.clone()).collect(),
+        redirect_uri: String::new(),
+    };
+    let token = world.issue_token(grant, kind);
+    Json(json!({"token": token})).into_response()
 }
 
 /// Invalidates every token of a user (a password change, the app removed).

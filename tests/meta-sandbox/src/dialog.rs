@@ -14,11 +14,18 @@ fn escape(text: &str) -> String {
 }
 
 fn error_page(message: &str) -> Response {
-    (StatusCode::BAD_REQUEST, Html(format!("<!doctype html><title>Error</title><h1>Sandbox login error</h1><p id=\"error\">{}</p>", escape(message))))
+    (
+        StatusCode::BAD_REQUEST,
+        Html(format!("<!doctype html><title>Error</title><h1>Sandbox login error</h1><p id=\"error\">{}</p>", escape(message))),
+    )
         .into_response()
 }
 
-pub async fn dialog(State(state): State<Shared>, Path(_version): Path<String>, Query(params): Query<HashMap<String, String>>) -> Response {
+pub async fn dialog(
+    State(state): State<Shared>,
+    Path(_version): Path<String>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
     let world = state.lock();
     if params.get("client_id") != Some(&world.app_id) {
         return error_page("Invalid App ID: the client_id is not this sandbox app's id.");
@@ -30,11 +37,18 @@ pub async fn dialog(State(state): State<Shared>, Path(_version): Path<String>, Q
         return error_page("redirect_uri and state are required.");
     };
     let user = world.session_user.as_deref().and_then(|id| world.user(id)).or_else(|| world.users.first());
-    let Some(user) = user else { return error_page("No sandbox user is logged in.") };
+    let Some(user) = user else {
+        return error_page("No sandbox user is logged in.");
+    };
     let scopes: Vec<&str> = params.get("scope").map(|s| s.split(',').filter(|p| !p.is_empty()).collect()).unwrap_or_default();
     let permissions: String = scopes
         .iter()
-        .map(|p| format!("<label><input type=\"checkbox\" name=\"perm\" value=\"{0}\" id=\"perm-{0}\" checked> {0}</label><br>", escape(p)))
+        .map(|p| {
+            format!(
+                "<label><input type=\"checkbox\" name=\"perm\" value=\"{0}\" id=\"perm-{0}\" checked> {0}</label><br>",
+                escape(p)
+            )
+        })
         .collect();
     let pages: String = user
         .pages
@@ -72,7 +86,9 @@ pub async fn submit(State(state): State<Shared>, Form(fields): Form<Vec<(String,
     let (Some(redirect_uri), Some(state_param), Some(user_id)) = (get("redirect_uri"), get("state"), get("user_id")) else {
         return error_page("The form is incomplete.");
     };
-    let Ok(mut target) = url::Url::parse(&redirect_uri) else { return error_page("redirect_uri is not a URL.") };
+    let Ok(mut target) = url::Url::parse(&redirect_uri) else {
+        return error_page("redirect_uri is not a URL.");
+    };
     if get("action").as_deref() == Some("cancel") {
         target
             .query_pairs_mut()
@@ -82,7 +98,12 @@ pub async fn submit(State(state): State<Shared>, Form(fields): Form<Vec<(String,
             .append_pair("error_reason", "user_denied")
             .append_pair("state", &state_param);
     } else {
-        let code = state.lock().issue_code(Grant { user_id, granted: all("perm"), pages: all("page"), redirect_uri: redirect_uri.clone() });
+        let code = state.lock().issue_code(Grant {
+            user_id,
+            granted: all("perm"),
+            pages: all("page"),
+            redirect_uri: redirect_uri.clone(),
+        });
         target.query_pairs_mut().append_pair("code", &code).append_pair("state", &state_param);
     }
     (StatusCode::FOUND, [(header::LOCATION, target.to_string())]).into_response()

@@ -2,8 +2,9 @@
 //! `/me/permissions`, `/me/accounts` (paginated) and `/debug_token`. Calls made with a user or
 //! Page token must carry a valid `appsecret_proof`, as for an app with "Require App Secret".
 
-use crate::world::{Call, Grant, Shared, TokenKind, World, PERMISSIONS};
 use crate::graph_error;
+use crate::recorder::{handle, Params};
+use crate::world::{Grant, Shared, TokenKind, World, PERMISSIONS};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -11,64 +12,11 @@ use axum::Json;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::collections::HashMap;
-
-type Params = HashMap<String, String>;
 
 pub fn proof(app_secret: &str, token: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("any key length");
     mac.update(token.as_bytes());
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Records the call, then answers with an armed fault or with `handler`'s result.
-fn handle(
-    state: &Shared,
-    method: &Method,
-    path: String,
-    params: Params,
-    handler: impl FnOnce(&mut World, &Params) -> Response,
-) -> Response {
-    let mut world = state.lock();
-    let token = params.get("access_token").cloned();
-    let token_owner = token.as_deref().map(|token| owner_of(&world, token));
-    let appsecret_proof_valid = token.as_deref().filter(|t| !t.contains('|')).map(|token| {
-        params.get("appsecret_proof").is_some_and(|given| *given == proof(&world.app_secret, token))
-    });
-    let recorded = params
-        .iter()
-        .map(|(key, value)| {
-            let shown = match key.as_str() {
-                "access_token" | "fb_exchange_token" | "input_token" => format!("<token of {}>", owner_of(&world, value)),
-                "client_secret" => (if *value == world.app_secret { "<the app secret>" } else { "<wrong secret>" }).into(),
-                "code" => "<code>".into(),
-                _ => value.clone(),
-            };
-            (key.clone(), shown)
-        })
-        .collect();
-    world.calls.push(Call { method: method.to_string(), path: path.clone(), params: recorded, token_owner, appsecret_proof_valid });
-    if let Some(fault) = world.take_fault(method.as_str(), &path) {
-        let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::BAD_REQUEST);
-        // `{access_token}` in a fault's text echoes the call's token, as some Graph errors do.
-        let echoed = fault.error.to_string().replace("{access_token}", token.as_deref().unwrap_or(""));
-        let error: Value = serde_json::from_str(&echoed).unwrap_or(fault.error);
-        return (status, Json(json!({ "error": error }))).into_response();
-    }
-    handler(&mut world, &params)
-}
-
-fn owner_of(world: &World, token: &str) -> String {
-    if token == format!("{}|{}", world.app_id, world.app_secret) {
-        return "app".into();
-    }
-    match world.tokens.get(token) {
-        Some(info) => match &info.kind {
-            TokenKind::Page { page_id } => format!("page:{page_id}"),
-            _ => format!("user:{}", info.grant.user_id),
-        },
-        None => "unknown".into(),
-    }
 }
 
 fn invalid_token() -> Response {
@@ -78,16 +26,39 @@ fn invalid_token() -> Response {
 /// The grant behind a user token that came with a valid proof, or the Graph error to answer.
 fn user_grant(world: &World, params: &Params) -> Result<Grant, Response> {
     let token = params.get("access_token").ok_or_else(|| {
-        graph_error(StatusCode::BAD_REQUEST, 2500, "OAuthException", "An active access token must be used to query information about the current user.")
+        graph_error(
+            StatusCode::BAD_REQUEST,
+            2500,
+            "OAuthException",
+            "An active access token must be used to query information about the current user.",
+        )
     })?;
     let info = world.tokens.get(token).filter(|info| info.valid).ok_or_else(invalid_token)?;
-    match params.get("appsecret_proof") {
-        None => Err(graph_error(StatusCode::BAD_REQUEST, 100, "GraphMethodException", "API calls from the server require an appsecret_proof argument")),
-        Some(given) if *given != proof(&world.app_secret, token) => {
-            Err(graph_error(StatusCode::BAD_REQUEST, 100, "GraphMethodException", "Invalid appsecret_proof provided in the API argument"))
+    check_proof(world, token, params)?;
+    match info.kind {
+        TokenKind::Page { .. } => {
+            Err(graph_error(StatusCode::BAD_REQUEST, 100, "OAuthException", "This call needs a user access token"))
         }
-        Some(_) if matches!(info.kind, TokenKind::Page { .. }) => Err(graph_error(StatusCode::BAD_REQUEST, 100, "OAuthException", "This call needs a user access token")),
-        Some(_) => Ok(info.grant.clone()),
+        _ => Ok(info.grant.clone()),
+    }
+}
+
+/// The call's `appsecret_proof` is present and right for `token`, or the Graph error to answer.
+pub fn check_proof(world: &World, token: &str, params: &Params) -> Result<(), Response> {
+    match params.get("appsecret_proof") {
+        None => Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "GraphMethodException",
+            "API calls from the server require an appsecret_proof argument",
+        )),
+        Some(given) if *given != proof(&world.app_secret, token) => Err(graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "GraphMethodException",
+            "Invalid appsecret_proof provided in the API argument",
+        )),
+        Some(_) => Ok(()),
     }
 }
 
@@ -95,7 +66,12 @@ fn version_path(version: &str, rest: &str) -> String {
     format!("/{version}/{rest}")
 }
 
-pub async fn access_token(State(state): State<Shared>, method: Method, Path(version): Path<String>, Query(params): Query<Params>) -> Response {
+pub async fn access_token(
+    State(state): State<Shared>,
+    method: Method,
+    Path(version): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
     handle(&state, &method, version_path(&version, "oauth/access_token"), params, |world, params| {
         if params.get("client_id") != Some(&world.app_id) || params.get("client_secret") != Some(&world.app_secret) {
             return graph_error(StatusCode::BAD_REQUEST, 1, "OAuthException", "Error validating client secret.");
@@ -120,9 +96,15 @@ pub async fn access_token(State(state): State<Shared>, method: Method, Path(vers
             None => graph_error(StatusCode::BAD_REQUEST, 100, "OAuthException", "This authorization code has been used or has expired."),
         }
     })
+    .await
 }
 
-pub async fn me(State(state): State<Shared>, method: Method, Path(version): Path<String>, Query(params): Query<Params>) -> Response {
+pub async fn me(
+    State(state): State<Shared>,
+    method: Method,
+    Path(version): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
     handle(&state, &method, version_path(&version, "me"), params, |world, params| match user_grant(world, params) {
         Ok(grant) => {
             let name = world.user(&grant.user_id).map(|u| u.name.clone()).unwrap_or_default();
@@ -130,9 +112,15 @@ pub async fn me(State(state): State<Shared>, method: Method, Path(version): Path
         }
         Err(response) => response,
     })
+    .await
 }
 
-pub async fn permissions(State(state): State<Shared>, method: Method, Path(version): Path<String>, Query(params): Query<Params>) -> Response {
+pub async fn permissions(
+    State(state): State<Shared>,
+    method: Method,
+    Path(version): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
     handle(&state, &method, version_path(&version, "me/permissions"), params, |world, params| match user_grant(world, params) {
         Ok(grant) => {
             let data: Vec<Value> = PERMISSIONS
@@ -143,6 +131,7 @@ pub async fn permissions(State(state): State<Shared>, method: Method, Path(versi
         }
         Err(response) => response,
     })
+    .await
 }
 
 pub async fn accounts(
@@ -163,7 +152,7 @@ pub async fn accounts(
         let start: usize = params.get("after").and_then(|a| a.strip_prefix("idx")).and_then(|n| n.parse().ok()).unwrap_or(0);
         let mut data = Vec::new();
         for page in pages.iter().skip(start).take(limit) {
-            let ticked = grant.pages.iter().any(|id| *id == page.id);
+            let ticked = grant.pages.contains(&page.id);
             let mut entry = json!({"id": page.id, "name": page.name, "tasks": page.tasks,
                                    "picture": {"data": {"url": format!("https://sandbox.example/pictures/{}.jpg", page.id)}}});
             if ticked && page.has_token {
@@ -187,23 +176,31 @@ pub async fn accounts(
         }
         Json(json!({"data": data, "paging": paging})).into_response()
     })
+    .await
 }
 
-pub async fn debug_token(State(state): State<Shared>, method: Method, Path(version): Path<String>, Query(params): Query<Params>) -> Response {
+pub async fn debug_token(
+    State(state): State<Shared>,
+    method: Method,
+    Path(version): Path<String>,
+    Query(params): Query<Params>,
+) -> Response {
     handle(&state, &method, version_path(&version, "debug_token"), params, |world, params| {
         if params.get("access_token") != Some(&format!("{}|{}", world.app_id, world.app_secret)) {
             return graph_error(StatusCode::BAD_REQUEST, 190, "OAuthException", "Invalid OAuth access token signature.");
         }
         let input = params.get("input_token").and_then(|t| world.tokens.get(t)).cloned();
         let Some(info) = input else {
-            return Json(json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Invalid OAuth access token."}}})).into_response();
+            return Json(json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Invalid OAuth access token."}}}))
+                .into_response();
         };
         let granular: Vec<Value> = info
             .grant
             .granted
             .iter()
             .map(|scope| {
-                let targets: &[String] = if scope.starts_with("pages_") || scope.starts_with("instagram_") { &info.grant.pages } else { &[] };
+                let targets: &[String] =
+                    if scope.starts_with("pages_") || scope.starts_with("instagram_") { &info.grant.pages } else { &[] };
                 json!({"scope": scope, "target_ids": targets})
             })
             .collect();
@@ -213,4 +210,5 @@ pub async fn debug_token(State(state): State<Shared>, method: Method, Path(versi
         }}))
         .into_response()
     })
+    .await
 }

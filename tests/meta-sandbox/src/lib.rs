@@ -1,21 +1,40 @@
 //! The Meta sandbox: speaks the subset of the Graph API and the OAuth dialog that the service
 //! uses, so development and tests never reach Meta. It binds to loopback only.
 //!
-//! `world` holds the scriptable state; `dialog` is the Facebook Login dialog; `graph` the Graph
-//! endpoints (token exchange, /me, /me/permissions, /me/accounts, /debug_token; appsecret_proof
-//! required); `control` the `/_sandbox/...` API tests use to script the world and read the
-//! record of calls. `GET /app` stands in for the host app that `APP_URL` points at locally, and
-//! like Graph, unknown paths get a Graph-shaped JSON error.
+//! - `dialog`: the Facebook Login dialog.
+//! - `graph`: token exchange, /me, /me/permissions, /me/accounts, /debug_token.
+//! - `publish`: Page posts (`/{page}/feed`, `/{page}/photos`), the Instagram container flow
+//!   (`/{ig}/media`, `GET /{container}`, `/{ig}/media_publish`), `/{ig}/content_publishing_limit`
+//!   and reading posts and media back (`GET /{id}` for permalinks).
+//! - `recorder`: every Graph call passes through it: recorded, delayed by the scripted latency,
+//!   answered by an armed fault (`faults`: Graph error, HTML error, hang, dropped connection) or
+//!   by the endpoint, with the scripted usage headers.
+//! - `world` and `media`: the scriptable state, including the ledger of every post that went live.
+//! - `control` and `scripting`: the `/_sandbox/...` API tests use to script the world and read
+//!   the record of calls and the ledger.
+//!
+//! Calls with a user or Page token need a valid `appsecret_proof`, as for an app with "Require
+//! App Secret". `GET /app` stands in for the host app that `APP_URL` points at locally, and like
+//! Graph, unknown paths get a Graph-shaped JSON error.
+
+// Handlers answer a refused call with the Graph error `Response` itself, carried as `Err`;
+// its size does not matter in a test server.
+#![allow(clippy::result_large_err)]
 
 pub mod control;
 pub mod dialog;
+pub mod faults;
 pub mod graph;
+pub mod media;
+pub mod publish;
+pub mod recorder;
+pub mod scripting;
 pub mod world;
 
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +57,9 @@ pub fn app(app_id: &str, app_secret: &str) -> Router {
         .route("/{version}/me/permissions", get(graph::permissions))
         .route("/{version}/me/accounts", get(graph::accounts))
         .route("/{version}/debug_token", get(graph::debug_token))
+        // Static segments (`me`, `debug_token`, ...) win over these parameters, whatever the order.
+        .route("/{version}/{id}", any(publish::object))
+        .route("/{version}/{id}/{edge}", any(publish::edge))
         .route("/_sandbox/dialog", post(dialog::submit))
         .route("/_sandbox/reset", post(control::reset))
         .route("/_sandbox/session", post(control::session))
@@ -46,6 +68,15 @@ pub fn app(app_id: &str, app_secret: &str) -> Router {
         .route("/_sandbox/invalidate", post(control::invalidate))
         .route("/_sandbox/calls", get(control::calls))
         .route("/_sandbox/issued-tokens", get(control::issued_tokens))
+        .route("/_sandbox/users", post(control::add_users))
+        .route("/_sandbox/tokens", post(control::issue_token))
+        .route("/_sandbox/latency", post(scripting::latency))
+        .route("/_sandbox/usage-headers", post(scripting::usage_headers))
+        .route("/_sandbox/containers", get(scripting::containers))
+        .route("/_sandbox/containers/script", post(scripting::script_containers))
+        .route("/_sandbox/containers/set", post(scripting::set_container))
+        .route("/_sandbox/quota", post(scripting::quota))
+        .route("/_sandbox/ledger", get(scripting::ledger))
         .fallback(unknown_path)
         .with_state(state)
 }
@@ -94,19 +125,33 @@ fn escape(text: &str) -> String {
 }
 
 /// Graph answers an unknown path with OAuthException code 2500 and HTTP 400.
-async fn unknown_path(uri: Uri) -> Response {
-    graph_error(StatusCode::BAD_REQUEST, 2500, "OAuthException", &format!("Unknown path components: {}", uri.path()))
+async fn unknown_path(State(state): State<world::Shared>, uri: Uri) -> Response {
+    unknown(&state, uri.path())
+}
+
+/// The unknown-path answer, with the scripted usage headers like every Graph answer.
+pub fn unknown(state: &world::Shared, path: &str) -> Response {
+    let mut response = graph_error(StatusCode::BAD_REQUEST, 2500, "OAuthException", &format!("Unknown path components: {path}"));
+    let usage = state.lock().usage_headers.clone();
+    response.headers_mut().extend(usage);
+    response
 }
 
 /// A Graph API error body: `{"error":{message,type,code,fbtrace_id}}`.
 pub fn graph_error(status: StatusCode, code: u32, kind: &str, message: &str) -> Response {
-    let body = json!({"error": {
-        "message": message,
-        "type": kind,
-        "code": code,
-        "fbtrace_id": next_trace_id(),
-    }});
-    (status, Json(body)).into_response()
+    (status, Json(json!({ "error": error_object(code, kind, message) }))).into_response()
+}
+
+/// A Graph API error with an `error_subcode`.
+pub fn graph_subcode_error(status: StatusCode, code: u32, subcode: u32, kind: &str, message: &str) -> Response {
+    let mut error = error_object(code, kind, message);
+    error["error_subcode"] = json!(subcode);
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+/// The `error` object of a Graph error answer.
+pub fn error_object(code: u32, kind: &str, message: &str) -> serde_json::Value {
+    json!({"message": message, "type": kind, "code": code, "fbtrace_id": next_trace_id()})
 }
 
 /// Distinct, recognisable trace ids so tests can follow one call through the logs.

@@ -6,11 +6,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 #[tokio::main]
 async fn main() {
-    let port: u16 = match std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("META_SANDBOX_PORT").ok())
-        .map(|text| text.parse())
-    {
+    let port: u16 = match std::env::args().nth(1).or_else(|| std::env::var("META_SANDBOX_PORT").ok()).map(|text| text.parse()) {
         None => 54340,
         Some(Ok(port)) => port,
         Some(Err(_)) => {

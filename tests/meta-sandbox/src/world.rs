@@ -1,6 +1,9 @@
 //! The sandbox's scriptable world: the app's credentials, users with their Pages and Instagram
-//! accounts, issued codes and tokens, injected faults, and the record of every call received.
+//! accounts, issued codes and tokens, injected faults, network conditions (latency, usage
+//! headers), the publishing state (`media`), and the record of every call received.
 
+use crate::media::Media;
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -73,8 +76,9 @@ pub struct TokenInfo {
     pub valid: bool,
 }
 
-/// A Graph error to answer instead of the real result, for calls whose path starts with
-/// `path_prefix` (after the version), `times` times.
+/// A scripted misbehaviour for calls whose path (version included, e.g. `/v26.0/me`) starts
+/// with `path_prefix`, `times` times. Every field but `path_prefix` is optional; the defaults
+/// answer `status` 400 with `error`, as the first faults did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     pub path_prefix: String,
@@ -82,18 +86,50 @@ pub struct Fault {
     pub method: Option<String>,
     #[serde(default = "once")]
     pub times: u32,
-    #[serde(default = "bad_request")]
-    pub status: u16,
-    /// The Graph `error` object to answer with (code, error_subcode, message, ...).
+    #[serde(default)]
+    pub kind: FaultKind,
+    /// The HTTP status of an `error` (default 400) or `http` (default 503) answer.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// The Graph `error` object of an `error` answer (code, error_subcode, message, ...).
+    #[serde(default)]
     pub error: Value,
+    /// How long a `hang` waits before answering (default 120000: past any client timeout).
+    #[serde(default)]
+    pub hang_ms: Option<u64>,
+    /// For `hang`: do the real action first, so the post is live but the answer comes late.
+    #[serde(default)]
+    pub after_action: bool,
+    /// Extra response headers (`X-App-Usage`, ...); a non-string value is sent as its JSON.
+    #[serde(default)]
+    pub headers: serde_json::Map<String, Value>,
+    /// Only calls whose parameter `name` contains `contains` (one job among several).
+    #[serde(default)]
+    pub match_param: Option<ParamMatch>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    /// A Graph error: `status` and `{"error": error}`.
+    #[default]
+    Error,
+    /// A non-Graph answer (an HTML error page from a proxy).
+    Http,
+    /// No answer for `hang_ms`, then the normal one.
+    Hang,
+    /// The real action, then status 200 and a body cut off part-way.
+    Drop,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ParamMatch {
+    pub name: String,
+    pub contains: String,
 }
 
 fn once() -> u32 {
     1
-}
-
-fn bad_request() -> u16 {
-    400
 }
 
 /// One call as received. Token values are not recorded, only whose token it was.
@@ -122,6 +158,14 @@ pub struct World {
     pub page_size: usize,
     /// The user the OAuth dialog is logged in as.
     pub session_user: Option<String>,
+    /// Posts, containers, publishing limits.
+    pub media: Media,
+    /// How long every Graph call waits before answering.
+    pub latency_ms: u64,
+    /// Headers added to every Graph answer (`X-App-Usage`, ...).
+    pub usage_headers: HeaderMap,
+    /// Counts resets, so a call still waiting when the world was reset does not act on the new one.
+    pub generation: u64,
 }
 
 impl Default for World {
@@ -151,6 +195,10 @@ impl Default for World {
             calls: Vec::new(),
             page_size: 25,
             session_user: None,
+            media: Media::default(),
+            latency_ms: 0,
+            usage_headers: HeaderMap::new(),
+            generation: 0,
         }
     }
 }
@@ -196,14 +244,28 @@ impl World {
     }
 
     /// The fault to answer with for this call, if one is armed (and uses up one of its times).
-    pub fn take_fault(&mut self, method: &str, path: &str) -> Option<Fault> {
+    pub fn take_fault(&mut self, method: &str, path: &str, params: &HashMap<String, String>) -> Option<Fault> {
         let index = self.faults.iter().position(|fault| {
             path.starts_with(&fault.path_prefix)
                 && fault.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && fault.match_param.as_ref().is_none_or(|m| params.get(&m.name).is_some_and(|v| v.contains(&m.contains)))
                 && fault.times > 0
         })?;
         let fault = &mut self.faults[index];
         fault.times -= 1;
         Some(fault.clone())
+    }
+
+    /// The Page (of any user) that the Instagram account is linked to.
+    pub fn page_of_instagram(&self, ig_user_id: &str) -> Option<String> {
+        self.users
+            .iter()
+            .flat_map(|user| &user.pages)
+            .find(|page| page.instagram.as_ref().is_some_and(|ig| ig.id == ig_user_id))
+            .map(|page| page.id.clone())
+    }
+
+    pub fn page_exists(&self, page_id: &str) -> bool {
+        self.users.iter().flat_map(|user| &user.pages).any(|page| page.id == page_id)
     }
 }

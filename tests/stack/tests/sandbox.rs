@@ -14,13 +14,13 @@ async fn sandbox_health_answers() {
 #[tokio::test]
 async fn unknown_graph_paths_get_a_graph_error() {
     let stack = Stack::from_env();
-    let response = reqwest::get(format!("{}/v26.0/nothing-here", stack.sandbox_url)).await.unwrap();
+    let response = reqwest::get(format!("{}/v26.0/a/b/c", stack.sandbox_url)).await.unwrap();
     assert_eq!(response.status().as_u16(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], 2500);
     assert_eq!(body["error"]["type"], "OAuthException");
     assert!(body["error"]["fbtrace_id"].as_str().is_some_and(|id| !id.is_empty()));
-    assert!(body["error"]["message"].as_str().unwrap().contains("/v26.0/nothing-here"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("/v26.0/a/b/c"));
 }
 
 #[tokio::test]
