@@ -21,7 +21,8 @@ pub struct PassContext<'a> {
     pub clock: &'a dyn Clock,
     /// Names this pass's leases.
     pub owner: String,
-    subrequests: Cell<u32>,
+    graph_calls: Cell<u32>,
+    store_calls: Cell<u32>,
     dead_connections: RefCell<BTreeSet<String>>,
     /// Object id (Page or Instagram account) -> Unix ms until which it is left alone.
     throttled_until: RefCell<HashMap<String, f64>>,
@@ -43,7 +44,8 @@ impl<'a> PassContext<'a> {
             graph,
             clock,
             owner,
-            subrequests: Cell::new(0),
+            graph_calls: Cell::new(0),
+            store_calls: Cell::new(0),
             dead_connections: RefCell::default(),
             throttled_until: RefCell::default(),
             quotas: Mutex::new(HashMap::new()),
@@ -58,13 +60,22 @@ impl<'a> PassContext<'a> {
         (self.clock.now_ms() / 1000.0).max(0.0) as u64
     }
 
+    /// Subrequests made so far: Graph calls and PostgREST round trips.
     pub fn subrequests(&self) -> u32 {
-        self.subrequests.get()
+        self.graph_calls.get() + self.store_calls.get()
     }
 
-    /// Counts a call to PostgREST (Graph calls count themselves).
+    pub fn graph_calls(&self) -> u32 {
+        self.graph_calls.get()
+    }
+
+    pub fn store_calls(&self) -> u32 {
+        self.store_calls.get()
+    }
+
+    /// Counts a PostgREST round trip (Graph calls count themselves).
     pub fn count_store_call(&self) {
-        self.subrequests.set(self.subrequests.get() + 1);
+        self.store_calls.set(self.store_calls.get() + 1);
     }
 
     /// A number in 0..1 to spread retries.
@@ -116,7 +127,7 @@ impl<'a> PassContext<'a> {
 
     /// A Graph GET or POST on behalf of `object`, counted and timed; its usage headers are noted.
     pub async fn call(&self, post: bool, path: &str, token: &AccessToken, params: &[(&str, &str)], object: &str) -> Timed<Value> {
-        self.subrequests.set(self.subrequests.get() + 1);
+        self.graph_calls.set(self.graph_calls.get() + 1);
         let started_ms = self.now_ms();
         let result: Result<GraphReply<Value>, GraphError> = if post {
             self.graph.post_with_usage(path, token, params).await

@@ -64,8 +64,9 @@ pub struct PassSummary {
     pub deferred: u32,
     /// Filled in by the caller, which owns the clock.
     pub duration_ms: u64,
-    /// Subrequests made (Graph and PostgREST).
-    pub subrequests: u32,
+    /// Subrequests made: Graph calls and PostgREST round trips.
+    pub graph_calls: u32,
+    pub store_calls: u32,
     /// Set when the database could not be reached: the pass stopped, leases expire, nothing lost.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -139,7 +140,8 @@ pub async fn run(
         // Best-effort: the targets already say reconnect_required; the flag warns the workspace.
         let _ = store.set_connection_status(&connection_id, ConnectionStatus::NeedsReauth, Some("token_invalid")).await;
     }
-    summary.subrequests = ctx.subrequests();
+    summary.graph_calls = ctx.graph_calls();
+    summary.store_calls = ctx.store_calls();
     (summary, results)
 }
 

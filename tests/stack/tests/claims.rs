@@ -138,3 +138,69 @@ async fn claim_arguments_are_checked() {
         assert!(store.claim_due_jobs(limit, lease, owner).await.is_err(), "limit {limit}, lease {lease}, owner {owner:?}");
     }
 }
+
+#[tokio::test]
+async fn results_are_written_only_for_jobs_the_pass_still_holds() {
+    use meta_publisher::store::jobs::{Attempt, JobRelease, JobReleaseOf, JobStatus};
+    let stack = Stack::from_env();
+    let store = stack.service_store();
+    let workspace = stack.workspace("growth", &[]).await;
+    let job = insert_jobs(&stack, &workspace, 1, "1 hour").await.remove(0);
+    let db = stack.db().await;
+    // Leased to one pass, as a claim leaves it (set directly: claims are global).
+    db.execute(
+        "update public.publish_jobs set status = 'running', lease_owner = 'pass-holder1', lease_expires_at = now() + interval '5 minutes'
+          where id = $1::text::uuid",
+        &[&job],
+    )
+    .await
+    .unwrap();
+    let change = json!({"job_id": job, "target": "facebook", "status": "published", "external_id": "1_2",
+                        "published_at": "2026-12-03T10:00:00Z", "destination_id": "1"});
+    let attempt = Attempt {
+        job_id: job.clone(),
+        target: Target::Facebook,
+        attempt_number: 1,
+        step: "feed".into(),
+        started_at: "2026-12-03T10:00:00Z".into(),
+        finished_at: "2026-12-03T10:00:01Z".into(),
+        outcome: "published".into(),
+        graph_http_status: Some(200),
+        graph_error_code: None,
+        graph_error_subcode: None,
+        fbtrace_id: None,
+        error_reason: None,
+        error_message: None,
+        container_id: None,
+        external_id: Some("1_2".into()),
+        permalink: None,
+    };
+    let release = JobReleaseOf {
+        job_id: job.clone(),
+        release: JobRelease { status: JobStatus::Published, next_attempt_at: None, last_error: None },
+    };
+    let write = |owner: &'static str| {
+        let (change, attempt, release) = (change.clone(), attempt.clone(), release.clone());
+        let store = &store;
+        async move { store.apply_publish_results(owner, &[change], &[attempt], &[release]).await.expect("apply") }
+    };
+
+    // Another pass (whose lease was taken over) writes nothing at all.
+    assert!(write("pass-latecomer").await.is_empty());
+    assert_eq!(store.targets(&job).await.unwrap()[0].external_id, None);
+    assert!(store.attempts(&job).await.unwrap().is_empty(), "not even the attempt log");
+    assert_eq!(store.job(&job).await.unwrap().unwrap().status, JobStatus::Running);
+
+    // The holder writes everything in one go, and its lease ends.
+    assert_eq!(write("pass-holder1").await, vec![job.clone()]);
+    assert_eq!(store.targets(&job).await.unwrap()[0].external_id.as_deref(), Some("1_2"));
+    assert_eq!(store.attempts(&job).await.unwrap().len(), 1);
+    let lease: (String, Option<String>) = {
+        let row = db.query_one("select status, lease_owner from public.publish_jobs where id = $1::text::uuid", &[&job]).await.unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(lease, ("published".to_string(), None));
+    // Once released, the same pass cannot write again.
+    assert!(write("pass-holder1").await.is_empty());
+    assert_eq!(store.attempts(&job).await.unwrap().len(), 1);
+}
