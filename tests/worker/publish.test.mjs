@@ -266,6 +266,34 @@ test("throttling honours X-Business-Use-Case-Usage and leaves the Page alone for
   assert.equal((await ledgerFor(m)).length, 8);
 });
 
+test("usage near the limit slows down before 100 %; a missing permission fails naming it", async () => {
+  const b = await brand();
+  const m = marker();
+  await sandbox("usage-headers", { headers: { "X-App-Usage": { call_count: 95, total_cputime: 10, total_time: 12 } } });
+  const ids = [];
+  try {
+    for (let i = 0; i < 8; i++) ids.push((await queue(b, { content: { text: `busy ${i} ${m}` } })).id);
+    await pass();
+  } finally {
+    await sandbox("usage-headers", { headers: {} });
+  }
+  const views = await Promise.all(ids.map((id) => job(b, id)));
+  assert.equal(views.filter((v) => v.status === "published").length, 6, "the calls already in flight went out");
+  const paused = views.filter((v) => v.status === "queued");
+  assert.equal(paused.length, 2);
+  assert.ok(paused.every((v) => v.target.facebook.last_error_reason === "rate_limited" && Date.parse(v.next_attempt_at) > Date.now() + 4 * 60_000));
+  assert.equal((await callsTo(`/${b.pageId}/feed`)).length, 6);
+
+  const m2 = marker();
+  await fault({ path_prefix: `/v26.0/${b.pageId}/feed`, status: 403, match_param: { name: "message", contains: m2 },
+    error: { message: "(#200) The user hasn't authorized the application to perform this action", code: 200, fbtrace_id: "SBXPERM" } });
+  const { id } = await queue(b, { content: { text: `denied ${m2}` } });
+  await pass();
+  const denied = await job(b, id);
+  assert.deepEqual([denied.status, denied.target.facebook.last_error_reason], ["failed", "permission_missing"]);
+  assert.match(denied.target.facebook.last_error_message, /pages_manage_posts/);
+});
+
 test("a token that dies mid-pass fails its jobs with reconnect_required, flags the connection, and spares Graph", async () => {
   const b = await brand();
   const m = marker();
