@@ -14,11 +14,13 @@ pub mod clock;
 pub mod config;
 pub mod connect;
 pub mod cors;
+pub mod deletion;
 pub mod graph;
 pub mod health;
 pub mod log;
 pub mod publish;
 pub mod routes;
+pub mod signed_request;
 pub mod store;
 pub mod vault;
 

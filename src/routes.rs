@@ -25,6 +25,10 @@ pub enum Route {
     JobList,
     JobGet,
     JobCancel,
+    /// Meta's callbacks (signed_request) and the deletion status page.
+    DataDeletion,
+    DataDeletionStatus,
+    Deauthorize,
 }
 
 /// `(method, pattern, route)`; a `{name}` segment captures one path segment.
@@ -47,6 +51,9 @@ const TABLE: &[(&str, &str, Route)] = &[
     ("OPTIONS", "/api/publish/jobs/{id}", Route::Preflight),
     ("POST", "/api/publish/jobs/{id}/cancel", Route::JobCancel),
     ("OPTIONS", "/api/publish/jobs/{id}/cancel", Route::Preflight),
+    ("POST", "/api/meta/data-deletion", Route::DataDeletion),
+    ("GET", "/api/meta/data-deletion/status", Route::DataDeletionStatus),
+    ("POST", "/api/meta/deauthorize", Route::Deauthorize),
 ];
 
 #[derive(Debug, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::connect::access::{self, Need};
 use crate::connect::manage::{self, Choice};
 use crate::connect::oauth::{self, CallbackOutcome, CallbackQuery};
+use crate::deletion;
 use crate::graph::GraphClient;
 use crate::publish::content::JobRequest;
 use crate::publish::jobs;
@@ -39,17 +40,24 @@ fn query_param(req: &Request, name: &str) -> Option<String> {
     url.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned())
 }
 
-async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
+/// The body as text, refused with 413 past [`MAX_BODY_BYTES`] (declared or actual).
+async fn text_body(req: &mut Request) -> Result<String, ApiError> {
+    let too_large = || ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB");
     let declared: Option<usize> = header(req, "Content-Length").and_then(|length| length.parse().ok());
     if declared.is_some_and(|length| length > MAX_BODY_BYTES) {
-        return Err(ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB"));
+        return Err(too_large());
     }
     let text = req.text().await.map_err(|_| ApiError::new(400, "invalid_request", "The request body could not be read"))?;
     if text.len() > MAX_BODY_BYTES {
-        return Err(ApiError::new(413, "payload_too_large", "The request body is larger than 16 KiB"));
+        return Err(too_large());
     }
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
+    Ok(text)
+}
+
+async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
+    let text = text_body(req).await?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
     if value.is_object() {
         Ok(value)
     } else {
@@ -170,6 +178,51 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             let job = jobs::cancel(&store, job).await?;
             json_response(200, &jobs::view(&store, job).await?)
         }
+        Route::DataDeletion => {
+            let body = text_body(&mut req).await?;
+            let request = deletion::verify(&config, &body)?;
+            let (answer, report) = deletion::data_deletion(&config, &store, &request).await?;
+            worker::console_log!(
+                "{}",
+                crate::log::line(
+                    "meta_data_deletion",
+                    serde_json::json!({
+                        "connections": report.connections, "pages": report.pages,
+                        "instagram_accounts": report.instagram_accounts, "targets_redacted": report.targets_redacted,
+                        "outcome": "completed",
+                    })
+                )
+            );
+            json_response(200, &answer)
+        }
+        Route::Deauthorize => {
+            let body = text_body(&mut req).await?;
+            let request = deletion::verify(&config, &body)?;
+            let revoked = deletion::deauthorize(&config, &store, &request).await?;
+            worker::console_log!(
+                "{}",
+                crate::log::line("meta_deauthorize", serde_json::json!({ "connections_revoked": revoked, "outcome": "completed" }))
+            );
+            json_response(200, &serde_json::json!({ "status": "ok" }))
+        }
+        Route::DataDeletionStatus => {
+            let wants_json = header(&req, "Accept").is_some_and(|accept| accept.contains("application/json"));
+            let found = deletion::status(&store, query_param(&req, "code").as_deref()).await?;
+            match (found, wants_json) {
+                (Some(request), true) => json_response(200, &request),
+                (None, true) => Err(ApiError::not_found("No data deletion request has this confirmation code")),
+                (Some(request), false) => {
+                    let when = request.completed_at.as_deref().unwrap_or(&request.received_at);
+                    let text = if request.status == "completed" {
+                        format!("Completed on {} (UTC). The Meta connection data of this request has been deleted.", readable_time(when))
+                    } else {
+                        format!("Received on {} (UTC); the deletion is in progress.", readable_time(when))
+                    };
+                    html_page(200, "Data deletion request", &text)
+                }
+                (None, false) => html_page(404, "Data deletion request", "No data deletion request has this confirmation code."),
+            }
+        }
     } }
     .await;
     // User endpoints answer the app's origin with a CORS grant, errors included.
@@ -183,6 +236,13 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
         let _ = headers.set("Vary", "Origin");
     }
     Ok(response)
+}
+
+/// `2026-12-03T10:00:00.123+00:00` as `2026-12-03 10:00`.
+fn readable_time(timestamp: &str) -> String {
+    let date = timestamp.get(..10).unwrap_or(timestamp);
+    let time = timestamp.get(11..16).unwrap_or("");
+    format!("{date} {time}").trim().to_string()
 }
 
 fn preflight(origin: Option<&str>) -> Result<Response, ApiError> {

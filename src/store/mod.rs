@@ -8,6 +8,7 @@
 //! row values.
 
 pub mod connections;
+pub mod deletion;
 pub mod jobs;
 pub mod oauth_states;
 pub mod tokens;
