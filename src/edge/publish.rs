@@ -22,6 +22,7 @@ pub async fn run(config: &Config, store: &Store, trigger: &str, cron: Option<Str
     let limits = PassLimits {
         max_in_flight: config.publish_max_in_flight as usize,
         subrequest_budget: config.publish_subrequest_budget,
+        graph_timeout_ms: f64::from(config.graph_timeout_seconds) * 1000.0,
         ..PassLimits::default()
     };
     let (mut summary, results) = pass::run(store, &graph, &Vault::from_config(config), clock.as_ref(), limits).await;

@@ -7,10 +7,13 @@ use crate::clock::Clock;
 use crate::graph::{GraphClient, GraphError, GraphReply, Usage};
 use crate::store::Store;
 use crate::vault::AccessToken;
+use super::outcome::Outcome;
+use super::record::TargetRecord;
 use futures::lock::Mutex;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeSet, HashMap};
+use std::rc::Rc;
 
 /// Minutes to keep away from an object whose usage neared the limit, when Graph gave no figure.
 const SLOW_DOWN_MINUTES: u32 = 5;
@@ -21,14 +24,27 @@ pub struct PassContext<'a> {
     pub clock: &'a dyn Clock,
     /// Names this pass's leases.
     pub owner: String,
+    /// Subrequests the pass may make; calls it would need beyond this are not started.
+    budget: u32,
+    /// No send starts after this (Unix ms): the batch's lease must outlast every send and the
+    /// write of its results.
+    send_deadline_ms: Cell<f64>,
     graph_calls: Cell<u32>,
     store_calls: Cell<u32>,
     dead_connections: RefCell<BTreeSet<String>>,
     /// Object id (Page or Instagram account) -> Unix ms until which it is left alone.
     throttled_until: RefCell<HashMap<String, f64>>,
-    /// Instagram account -> posts it may still publish in the current window.
-    quotas: Mutex<HashMap<String, Option<i64>>>,
+    /// Instagram account -> posts it may still publish in the current window (`Some(None)`:
+    /// could not be read). One lock per account, held while the first job reads it.
+    quotas: RefCell<HashMap<String, QuotaSlot>>,
 }
+
+/// Not read yet (`None`), unreadable (`Some(None)`), or the posts left (`Some(Some(n))`).
+type QuotaSlot = Rc<Mutex<Option<Option<i64>>>>;
+
+/// Subrequests kept back for the end of a pass: the batch's result write (and its retry) and
+/// flagging dead connections.
+const RESERVED_SUBREQUESTS: u32 = 6;
 
 /// A Graph call's result with its timings, for the attempt log.
 pub struct Timed<T> {
@@ -38,17 +54,19 @@ pub struct Timed<T> {
 }
 
 impl<'a> PassContext<'a> {
-    pub fn new(store: &'a Store, graph: &'a GraphClient, clock: &'a dyn Clock, owner: String) -> PassContext<'a> {
+    pub fn new(store: &'a Store, graph: &'a GraphClient, clock: &'a dyn Clock, owner: String, budget: u32) -> PassContext<'a> {
         PassContext {
             store,
             graph,
             clock,
             owner,
+            budget,
+            send_deadline_ms: Cell::new(f64::MAX),
             graph_calls: Cell::new(0),
             store_calls: Cell::new(0),
             dead_connections: RefCell::default(),
             throttled_until: RefCell::default(),
-            quotas: Mutex::new(HashMap::new()),
+            quotas: RefCell::default(),
         }
     }
 
@@ -76,6 +94,37 @@ impl<'a> PassContext<'a> {
     /// Counts a PostgREST round trip (Graph calls count themselves).
     pub fn count_store_call(&self) {
         self.store_calls.set(self.store_calls.get() + 1);
+    }
+
+    pub fn set_send_deadline(&self, unix_ms: f64) {
+        self.send_deadline_ms.set(unix_ms);
+    }
+
+    /// Whether a step that needs `calls` more subrequests may start now: within the lease's
+    /// deadline and the subrequest budget (keeping what the end of the pass needs).
+    pub fn may_send(&self, calls: u32) -> bool {
+        self.now_ms() < self.send_deadline_ms.get() && self.subrequests() + calls + RESERVED_SUBREQUESTS <= self.budget
+    }
+
+    /// Writes one target change (and the record's attempt rows so far) at once, before the
+    /// step it guards: a Facebook send's mark, an Instagram container. `Err` with the outcome
+    /// for the target when it cannot be written (then nothing may be sent).
+    pub async fn persist(&self, record: &mut TargetRecord, change: Value) -> Result<(), Outcome> {
+        self.count_store_call();
+        let attempts = record.take_attempts();
+        match self.store.apply_publish_results(&self.owner, &[change], &attempts, &[]).await {
+            Ok(held) if held.contains(&record.job_id) => Ok(()),
+            // The lease is gone: another pass has the job.
+            Ok(_) => Err(Outcome::NotReached),
+            Err(err) => {
+                record.attempts = attempts;
+                Err(Outcome::Retry {
+                    reason: "database_unavailable",
+                    message: format!("The database could not record the step before it ({err}); nothing was sent"),
+                    after_secs: 60,
+                })
+            }
+        }
     }
 
     /// A number in 0..1 to spread retries.
@@ -147,8 +196,9 @@ impl<'a> PassContext<'a> {
     /// `media_publish`. The lock makes concurrent jobs of one account wait for the first read
     /// instead of repeating it, and reserving before publishing keeps them from overshooting.
     pub async fn reserve_quota(&self, account_id: &str, token: &AccessToken, read: impl FnOnce(&Timed<Value>)) -> bool {
-        let mut quotas = self.quotas.lock().await;
-        if !quotas.contains_key(account_id) {
+        let slot = self.quotas.borrow_mut().entry(account_id.into()).or_insert_with(|| Rc::new(Mutex::new(None))).clone();
+        let mut known = slot.lock().await;
+        if known.is_none() {
             let path = format!("{account_id}/content_publishing_limit");
             let timed = self.call(false, &path, token, &[("fields", "quota_usage,config")], account_id).await;
             read(&timed);
@@ -158,9 +208,9 @@ impl<'a> PassContext<'a> {
                 let total = entry.get("config")?.get("quota_total")?.as_i64()?;
                 Some(total - used)
             });
-            quotas.insert(account_id.into(), left);
+            *known = Some(left);
         }
-        match quotas.get_mut(account_id) {
+        match known.as_mut() {
             Some(Some(left)) if *left <= 0 => false,
             Some(Some(left)) => {
                 *left -= 1;
@@ -172,8 +222,11 @@ impl<'a> PassContext<'a> {
 
     /// Returns a reserved post to the quota: Meta refused the publish, so it did not count.
     pub async fn return_quota(&self, account_id: &str) {
-        if let Some(Some(left)) = self.quotas.lock().await.get_mut(account_id) {
-            *left += 1;
+        let slot = self.quotas.borrow().get(account_id).cloned();
+        if let Some(slot) = slot {
+            if let Some(Some(left)) = slot.lock().await.as_mut() {
+                *left += 1;
+            }
         }
     }
 }

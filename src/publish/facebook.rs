@@ -1,15 +1,17 @@
 //! Publishing one target to a Facebook Page: text and links to `/{page-id}/feed`, an image to
 //! `/{page-id}/photos`, then the permalink, read best-effort.
 //!
-//! The pass marks the target (`send_started_at`) before calling this, so a post whose answer is
-//! lost (no answer, timeout, a gateway error without a Graph body) is never sent again: it goes
-//! to review, because it may be live.
+//! Just before the post is sent, the target is marked (`send_started_at`) in the database, so a
+//! post whose answer is lost (no answer, timeout, a gateway error without a Graph body, or a pass
+//! that dies before recording it) is never sent again: it goes to review, because it may be live.
 
 use super::content::FacebookPost;
 use super::context::PassContext;
 use super::outcome::{from_graph_error, Outcome};
 use super::record::{log_outcome, TargetRecord};
+use crate::clock::rfc3339_millis;
 use crate::graph::{ErrorClass, GraphError};
+use serde_json::json;
 use crate::store::jobs::ClaimedTargetState;
 use crate::vault::AccessToken;
 
@@ -51,6 +53,17 @@ pub async fn publish(
             ("photos", format!("{page_id}/photos"), params)
         }
     };
+    // Mark, send, read the permalink: three subrequests, all inside the lease.
+    if !ctx.may_send(3) {
+        return Outcome::NotReached;
+    }
+    let mark = json!({
+        "job_id": record.job_id, "target": record.target, "destination_id": page_id,
+        "send_started_at": rfc3339_millis(ctx.now_ms()),
+    });
+    if let Err(outcome) = ctx.persist(record, mark).await {
+        return outcome;
+    }
     record.tried = true;
     let sent = ctx.call(true, &path, token, &params, page_id).await;
     let body = match sent.result {
@@ -77,10 +90,15 @@ pub async fn publish(
         }
     };
     // `/photos` answers {id (the photo), post_id (the Page post)}; `/feed` answers {id}.
-    let post_id = body.get("post_id").or_else(|| body.get("id")).and_then(|id| id.as_str()).map(str::to_string);
+    let post_id = body
+        .get("post_id")
+        .or_else(|| body.get("id"))
+        .and_then(|id| id.as_str())
+        .filter(|id| !id.is_empty() && id.len() <= 100)
+        .map(str::to_string);
     let Some(post_id) = post_id else {
         // Live, but Graph gave no id: nothing to retry, a person should look.
-        let outcome = Outcome::review("outcome_unknown", "Facebook accepted the post but returned no post id");
+        let outcome = Outcome::review("outcome_unknown", "Facebook accepted the post but returned no usable post id");
         record.step(step, sent.started_ms, sent.finished_ms, log_outcome(&outcome)).graph_http_status = Some(200);
         return outcome;
     };

@@ -12,16 +12,24 @@ const PROBE_BYTES: u64 = 1024;
 
 pub async fn check(http: &reqwest::Client, image: &ImageUrl, clock: &dyn Clock, timeout: Duration) -> Result<(), ApiError> {
     let host = image.url().host_str().unwrap_or("the image host").to_string();
-    let unreachable =
-        |why: String| ApiError::new(422, "image_unreachable", format!("The image could not be fetched from {host}: {why}"));
-    let request = http.get(image.as_str()).header("Range", format!("bytes=0-{}", PROBE_BYTES - 1)).send();
+    let unreachable = |why: String| ApiError::new(422, "image_unreachable", format!("The image could not be fetched from {host}: {why}"));
+    // The deadline covers the whole exchange, body included.
+    let exchange = probe(http, image, &unreachable);
     let timer = clock.sleep(timeout);
-    futures::pin_mut!(request);
-    let response = match futures::future::select(request, timer).await {
-        futures::future::Either::Left((Ok(response), _)) => response,
-        futures::future::Either::Left((Err(_), _)) => return Err(unreachable("no answer".into())),
-        futures::future::Either::Right(_) => return Err(unreachable(format!("no answer within {} s", timeout.as_secs()))),
-    };
+    futures::pin_mut!(exchange);
+    match futures::future::select(exchange, timer).await {
+        futures::future::Either::Left((result, _)) => result,
+        futures::future::Either::Right(_) => Err(unreachable(format!("no answer within {} s", timeout.as_secs()))),
+    }
+}
+
+async fn probe(http: &reqwest::Client, image: &ImageUrl, unreachable: &dyn Fn(String) -> ApiError) -> Result<(), ApiError> {
+    let response = http
+        .get(image.as_str())
+        .header("Range", format!("bytes=0-{}", PROBE_BYTES - 1))
+        .send()
+        .await
+        .map_err(|_| unreachable("no answer".into()))?;
     let status = response.status().as_u16();
     if status != 200 && status != 206 {
         return Err(unreachable(format!("it answered HTTP {status}")));
@@ -34,13 +42,10 @@ pub async fn check(http: &reqwest::Client, image: &ImageUrl, clock: &dyn Clock, 
         return Err(ApiError::new(
             422,
             "image_not_jpeg",
-            format!(
-                "Instagram needs a JPEG image; the server says it is {}",
-                if shown.is_empty() { "of no stated type".into() } else { shown }
-            ),
+            format!("Instagram needs a JPEG image; the server says it is {}", if shown.is_empty() { "of no stated type".into() } else { shown }),
         ));
     }
-    // 206: "bytes 0-1023/123456" gives the whole size; 200: the server sent it all.
+    // 206: "bytes 0-1023/123456" gives the whole size; 200: the server sends it all.
     let size = if status == 206 {
         header("content-range").and_then(|range| range.rsplit('/').next()?.trim().parse::<u64>().ok())
     } else {

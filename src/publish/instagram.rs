@@ -40,6 +40,10 @@ pub async fn publish(ctx: &PassContext<'_>, record: &mut TargetRecord, state: &C
             after_secs: seconds.max(60),
         };
     }
+    // Worst case: create, record, read, quota, publish, permalink.
+    if !ctx.may_send(6) {
+        return Outcome::NotReached;
+    }
     let attempt = state.attempts + 1;
     let mut container = match (state.status, &state.container_id) {
         (TargetStatus::ContainerCreated, Some(id)) => Some(id.clone()),
@@ -59,6 +63,8 @@ pub async fn publish(ctx: &PassContext<'_>, record: &mut TargetRecord, state: &C
         let body = match checked.result {
             Ok(body) => body,
             Err(err) => {
+                // A read that keeps failing must not retry forever at the same pace.
+                record.tried = true;
                 return failed_step(
                     ctx,
                     record,
@@ -89,6 +95,11 @@ pub async fn publish(ctx: &PassContext<'_>, record: &mut TargetRecord, state: &C
             "EXPIRED" if expired < MAX_EXPIRED_CONTAINERS => {
                 expired += 1;
                 record.set("expired_containers", expired);
+                // Back to pending until the replacement exists, so a failed create cannot leave
+                // the expired container behind as if it were the current one.
+                record.set("status", "pending");
+                record.set("container_id", serde_json::Value::Null);
+                record.set("container_created_at", serde_json::Value::Null);
                 let row = record.step("media_status", checked.started_ms, checked.finished_ms, "retry_scheduled");
                 row.container_id = Some(container_id.clone());
                 row.graph_http_status = Some(200);
@@ -167,20 +178,7 @@ async fn create_container(
         "container_created_at": now, "destination_id": post.account_id, "attempts": attempt,
         "expired_containers": record_expired(record, state),
     });
-    ctx.count_store_call();
-    let attempts = std::mem::take(&mut record.attempts);
-    match ctx.store.apply_publish_results(&ctx.owner, &[change], &attempts, &[]).await {
-        Ok(held) if held.contains(&record.job_id) => Ok(id),
-        Ok(_) => Err(Outcome::NotReached),
-        Err(err) => {
-            record.attempts = attempts;
-            Err(Outcome::Retry {
-                reason: "database_unavailable",
-                message: format!("The new media container could not be recorded ({err}); it will not be published"),
-                after_secs: backoff_secs(attempt, ctx.jitter()),
-            })
-        }
-    }
+    ctx.persist(record, change).await.map(|()| id)
 }
 
 fn record_expired(record: &TargetRecord, state: &ClaimedTargetState) -> i32 {
@@ -216,6 +214,10 @@ async fn publish_container(
             after_secs: QUOTA_WAIT_SECS,
         };
     }
+    if !ctx.may_send(2) {
+        ctx.return_quota(account).await;
+        return Outcome::NotReached;
+    }
     record.tried = true;
     let sent = ctx.call(true, &format!("{account}/media_publish"), post.token, &[("creation_id", container_id)], account).await;
     let media_id = match sent.result {
@@ -235,21 +237,17 @@ async fn publish_container(
             return outcome;
         }
         Err(err) => {
+            let outcome =
+                failed_step(ctx, record, "media_publish", sent.started_ms, sent.finished_ms, &err, attempt, post, Some(container_id));
+            // Before failing, read the container: an earlier publish may have gone through.
+            if matches!(outcome, Outcome::Failed { .. }) && published_already(ctx, record, post, container_id).await {
+                return Outcome::Published { external_id: format!("container:{container_id}"), permalink: None };
+            }
             ctx.return_quota(account).await;
-            return failed_step(
-                ctx,
-                record,
-                "media_publish",
-                sent.started_ms,
-                sent.finished_ms,
-                &err,
-                attempt,
-                post,
-                Some(container_id),
-            )
+            return outcome;
         }
     };
-    let media_id = media_id.unwrap_or_else(|| format!("container:{container_id}"));
+    let media_id = media_id.filter(|id| is_numeric_id(id)).unwrap_or_else(|| format!("container:{container_id}"));
     let row = record.step("media_publish", sent.started_ms, sent.finished_ms, "published");
     row.graph_http_status = Some(200);
     row.container_id = Some(container_id.into());
@@ -275,6 +273,16 @@ async fn publish_container(
         ),
     }
     Outcome::Published { external_id: media_id, permalink: link }
+}
+
+/// Whether the container reads `PUBLISHED` (logged as a `media_status` step).
+async fn published_already(ctx: &PassContext<'_>, record: &mut TargetRecord, post: &Post<'_>, container_id: &str) -> bool {
+    let checked = ctx.call(false, container_id, post.token, &[("fields", "status_code,status")], post.account_id).await;
+    let published = checked.result.as_ref().ok().and_then(|body| body.get("status_code")?.as_str().map(|s| s == "PUBLISHED")) == Some(true);
+    let row = record.step("media_status", checked.started_ms, checked.finished_ms, if published { "published" } else { "ok" });
+    row.container_id = Some(container_id.into());
+    row.graph_http_status = checked.result.is_ok().then_some(200);
+    published
 }
 
 /// A step Graph refused (or did not answer, for steps safe to repeat).

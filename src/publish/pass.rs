@@ -1,29 +1,30 @@
 //! One publish pass: claim due jobs in batches, publish each target, record outcomes, summarise.
 //!
-//! Per batch, PostgREST sees a constant number of round trips plus one per Instagram container
-//! created: the claim; one write marking the Facebook sends about to go out (so a lost answer
-//! can never lead to a second post); the containers, each persisted before it is used; and one
-//! write with every outcome, attempt-log row and lease release. All writes go through
-//! `apply_publish_results`, which ignores jobs whose lease the pass no longer holds.
+//! Per batch, PostgREST sees two round trips (the claim; one write with every outcome,
+//! attempt-log row and lease release) plus at most one per job: a Facebook post's mark, written
+//! just before it is sent (so a lost answer can never lead to a second post), or an Instagram
+//! container, persisted before it is used. All writes go through `apply_publish_results`, which
+//! ignores jobs whose lease the pass no longer holds.
 //!
 //! Jobs run concurrently, each making one call at a time, so at most `max_in_flight` (the
 //! Workers limit of 6 open connections) requests are in flight. A new batch is claimed only
-//! while the subrequest and time budgets allow; what is not claimed stays queued.
+//! while the subrequest and time budgets allow, and no send starts once the batch's lease could
+//! run out before its results are written; what is left stays queued.
 
 use super::context::PassContext;
 use super::outcome::{release, Bucket, Outcome};
 use super::plan::{self, Action, JobPlan};
 use super::record::TargetRecord;
 use super::{facebook, instagram};
-use crate::clock::{rfc3339_millis, Clock};
+use crate::clock::Clock;
 use crate::graph::GraphClient;
 use crate::store::connections::ConnectionStatus;
-use crate::store::jobs::{Attempt, JobReleaseOf, Target};
+use crate::store::jobs::{Attempt, ClaimedTargetState, JobReleaseOf, Target, TargetStatus};
 use crate::store::{Store, StoreError};
 use crate::vault::Vault;
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// How a pass spends one invocation.
 #[derive(Debug, Clone, Copy)]
@@ -35,20 +36,33 @@ pub struct PassLimits {
     /// No new batch is claimed after this much time.
     pub time_budget_ms: f64,
     pub batch_size: u32,
-    /// Long enough for a batch at Graph's slowest; a pass that dies frees its jobs after this.
+    /// A pass that dies frees its jobs after this.
     pub lease_seconds: u32,
+    /// The Graph client's timeout: the longest a send started before the deadline can take.
+    pub graph_timeout_ms: f64,
 }
 
 impl Default for PassLimits {
     fn default() -> PassLimits {
-        PassLimits { max_in_flight: 6, subrequest_budget: 1000, time_budget_ms: 20_000.0, batch_size: 50, lease_seconds: 300 }
+        PassLimits {
+            max_in_flight: 6,
+            subrequest_budget: 1000,
+            time_budget_ms: 20_000.0,
+            batch_size: 50,
+            lease_seconds: 300,
+            graph_timeout_ms: 15_000.0,
+        }
     }
 }
 
-/// Subrequests one job may need at worst (Instagram: create, persist, status, quota, publish,
-/// permalink), and per batch (claim, send marks, results, a connection flagged).
-const SUBREQUESTS_PER_JOB: u32 = 6;
-const SUBREQUESTS_PER_BATCH: u32 = 4;
+/// Subrequests one job may need at worst (Facebook: mark, post, permalink; Instagram: create,
+/// persist, status, quota, publish, permalink, and a replacement container), and per batch
+/// (claim, results and a retry of them, connections flagged). Each step checks again before it
+/// starts, so a wrong estimate costs a deferral, not a failed call.
+const SUBREQUESTS_PER_JOB: u32 = 11;
+const SUBREQUESTS_PER_BATCH: u32 = 6;
+/// Time kept between the last send and the lease's end, for the results to be written.
+const WRITE_MARGIN_MS: f64 = 30_000.0;
 
 /// What a pass did, as logged by the cron trigger and returned by the HTTP trigger. Counts are
 /// of jobs, by where each ended the pass.
@@ -60,7 +74,8 @@ pub struct PassSummary {
     pub retry_scheduled: u32,
     pub failed: u32,
     pub needs_review: u32,
-    /// Claimed but left for the next pass untouched (Graph asked to slow down).
+    /// Claimed but left for the next pass untouched (out of budget, or too close to the end of
+    /// the lease to start a send).
     pub deferred: u32,
     /// Filled in by the caller, which owns the clock.
     pub duration_ms: u64,
@@ -90,9 +105,13 @@ pub async fn run(
     clock: &dyn Clock,
     limits: PassLimits,
 ) -> (PassSummary, Vec<JobResult>) {
-    let ctx = PassContext::new(store, graph, clock, owner_name());
-    let started = ctx.now_ms();
     let mut summary = PassSummary::default();
+    let Some(owner) = owner_name() else {
+        summary.error = Some("random_source_failed: the pass could not name its leases".into());
+        return (summary, Vec::new());
+    };
+    let ctx = PassContext::new(store, graph, clock, owner, limits.subrequest_budget);
+    let started = ctx.now_ms();
     let mut results = Vec::new();
     loop {
         let left = limits.subrequest_budget.saturating_sub(ctx.subrequests() + SUBREQUESTS_PER_BATCH);
@@ -101,6 +120,8 @@ pub async fn run(
             break;
         }
         ctx.count_store_call();
+        let claimed_at = ctx.now_ms();
+        ctx.set_send_deadline(claimed_at + f64::from(limits.lease_seconds) * 1000.0 - limits.graph_timeout_ms - WRITE_MARGIN_MS);
         let claimed = match store.claim_due_jobs(limit, limits.lease_seconds, &ctx.owner).await {
             Ok(claimed) => claimed,
             Err(err) => {
@@ -151,30 +172,7 @@ async fn run_batch(
     workspaces: Vec<String>,
     limits: PassLimits,
 ) -> Result<Vec<JobResult>, StoreError> {
-    // Mark every Facebook send before it goes out (see facebook.rs).
-    let now = rfc3339_millis(ctx.now_ms());
-    let marks: Vec<Value> = plans
-        .iter()
-        .flat_map(|plan| {
-            plan.targets.iter().filter_map(|target| match &target.action {
-                Action::Facebook { page_id, .. } => Some(json!({
-                    "job_id": plan.job_id, "target": "facebook", "send_started_at": now, "destination_id": page_id,
-                })),
-                _ => None,
-            })
-        })
-        .collect();
-    let mut marked: Vec<String> = Vec::new();
-    if !marks.is_empty() {
-        ctx.count_store_call();
-        marked = ctx.store.apply_publish_results(&ctx.owner, &marks, &[], &[]).await?;
-    }
-    let jobs = plans.into_iter().zip(workspaces).map(|(plan, workspace_id)| {
-        let has_mark = marks.iter().any(|mark| mark["job_id"] == plan.job_id.as_str());
-        // A job whose mark was not written (its lease is gone) sends nothing to Facebook.
-        let lease_lost = has_mark && !marked.contains(&plan.job_id);
-        run_job(ctx, plan, workspace_id, lease_lost)
-    });
+    let jobs = plans.into_iter().zip(workspaces).map(|(plan, workspace_id)| run_job(ctx, plan, workspace_id));
     let results: Vec<JobResult> = stream::iter(jobs).buffer_unordered(limits.max_in_flight.clamp(1, 6)).collect().await;
 
     let changes: Vec<Value> = results.iter().flat_map(|r| r.changes.iter().cloned()).collect();
@@ -184,15 +182,45 @@ async fn run_batch(
     let written = match ctx.store.apply_publish_results(&ctx.owner, &changes, &attempts, &releases).await {
         Ok(written) => written,
         // One more try: a failed write leaves the jobs to their lease (safe, but slower).
-        Err(_) => {
+        Err(StoreError::Unreachable) => {
             ctx.count_store_call();
             ctx.store.apply_publish_results(&ctx.owner, &changes, &attempts, &releases).await?
+        }
+        // The database refused something in the batch: write job by job, so one bad row
+        // cannot hold back the others on every pass.
+        Err(_) => {
+            let mut written = Vec::new();
+            for result in &results {
+                ctx.count_store_call();
+                let release = [result.release.clone()];
+                if let Ok(mut one) = ctx.store.apply_publish_results(&ctx.owner, &result.changes, &result.attempts, &release).await {
+                    written.append(&mut one);
+                }
+            }
+            written
         }
     };
     Ok(results.into_iter().filter(|result| written.contains(&result.job_id)).collect())
 }
 
-async fn run_job(ctx: &PassContext<'_>, plan: JobPlan, workspace_id: String, lease_lost: bool) -> JobResult {
+/// A target that came into the pass with an Instagram container may already be live (its
+/// publish may have gone unanswered): only the container itself can say it failed. Anything
+/// else that would fail it sends it to review instead.
+fn settle_container(state: &ClaimedTargetState, outcome: Outcome) -> Outcome {
+    match outcome {
+        Outcome::Failed { reason, message }
+            if state.status == TargetStatus::ContainerCreated && !matches!(reason, "container_error" | "container_expired") =>
+        {
+            Outcome::review(
+                "container_unverified",
+                format!("{message}. Its Instagram media container may already have been published; check the account before retrying"),
+            )
+        }
+        other => other,
+    }
+}
+
+async fn run_job(ctx: &PassContext<'_>, plan: JobPlan, workspace_id: String) -> JobResult {
     let mut changes = Vec::new();
     let mut attempts = Vec::new();
     let mut outcomes = Vec::new();
@@ -201,6 +229,7 @@ async fn run_job(ctx: &PassContext<'_>, plan: JobPlan, workspace_id: String, lea
         let dead = plan.connection_id.as_deref().is_some_and(|id| ctx.is_dead(id));
         let outcome = match &target.action {
             Action::Decided { outcome, step } => {
+                let outcome = &settle_container(&target.state, outcome.clone());
                 if let Some(step) = step {
                     let now = ctx.now_ms();
                     let row = record.step(step, now, now, super::record::log_outcome(outcome));
@@ -214,14 +243,13 @@ async fn run_job(ctx: &PassContext<'_>, plan: JobPlan, workspace_id: String, lea
                 }
                 outcome.clone()
             }
-            _ if lease_lost => Outcome::NotReached,
             _ if dead => {
-                let outcome = Outcome::failed(
-                    "reconnect_required",
-                    "Meta rejected this connection's token earlier in this pass; reconnect Facebook",
+                let outcome = settle_container(
+                    &target.state,
+                    Outcome::failed("reconnect_required", "Meta rejected this connection's token earlier in this pass; reconnect Facebook"),
                 );
                 let now = ctx.now_ms();
-                let row = record.step("resolve", now, now, "failed");
+                let row = record.step("resolve", now, now, super::record::log_outcome(&outcome));
                 row.error_reason = Some("reconnect_required".into());
                 outcome
             }
@@ -238,8 +266,9 @@ async fn run_job(ctx: &PassContext<'_>, plan: JobPlan, workspace_id: String, lea
                 ctx.mark_dead(id);
             }
         }
+        let outcome = settle_container(&target.state, outcome);
         changes.extend(record.change(&outcome, &target.state, ctx.now_ms()));
-        attempts.append(&mut record.attempts);
+        attempts.append(&mut record.take_attempts());
         outcomes.push((target.target, outcome));
     }
     let only_outcomes: Vec<Outcome> = outcomes.iter().map(|(_, outcome)| outcome.clone()).collect();
@@ -260,8 +289,8 @@ fn database_error(err: &StoreError) -> String {
 }
 
 /// A unique name for this pass's leases.
-fn owner_name() -> String {
+fn owner_name() -> Option<String> {
     let mut bytes = [0u8; 8];
-    let _ = getrandom::fill(&mut bytes);
-    format!("pass-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    getrandom::fill(&mut bytes).ok()?;
+    Some(format!("pass-{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()))
 }

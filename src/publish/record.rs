@@ -34,6 +34,23 @@ impl TargetRecord {
         self.columns.insert(column.into(), value.into());
     }
 
+    /// The attempt rows so far, made to fit their columns (Graph's texts and ids are not
+    /// bounded), leaving none behind.
+    pub fn take_attempts(&mut self) -> Vec<Attempt> {
+        let mut rows = std::mem::take(&mut self.attempts);
+        for row in &mut rows {
+            row.error_message = row.error_message.take().map(|text| bounded(&text, 1000));
+            row.error_reason = row.error_reason.take().map(|text| bounded(&text, 100));
+            row.external_id = row.external_id.take().filter(|id| id.len() <= 100);
+            row.permalink = row.permalink.take().filter(|link| link.len() <= 2000);
+            row.container_id = row.container_id.take().filter(|id| !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()));
+            row.graph_error_code = row.graph_error_code.filter(|code| i32::try_from(*code).is_ok());
+            row.graph_error_subcode = row.graph_error_subcode.filter(|code| i32::try_from(*code).is_ok());
+            row.graph_http_status = row.graph_http_status.filter(|status| (100..=599).contains(status));
+        }
+        rows
+    }
+
     /// The expired-container count set in this pass, if any.
     pub fn expired(&self) -> Option<i32> {
         self.columns.get("expired_containers").and_then(Value::as_i64).map(|n| n as i32)
@@ -71,7 +88,7 @@ impl TargetRecord {
         row.fbtrace_id = err.fbtrace_id.clone();
         let (reason, message) = reason_of(outcome);
         row.error_reason = reason.map(str::to_string);
-        row.error_message = Some(message.unwrap_or_else(|| err.message.clone())).map(|m| m.chars().take(1000).collect());
+        row.error_message = Some(message.unwrap_or_else(|| err.message.clone()));
     }
 
     /// The target columns to write for `outcome` (a JSON object with `job_id` and `target`), or
@@ -100,19 +117,19 @@ impl TargetRecord {
             Outcome::Retry { reason, message, .. } => {
                 set("send_started_at", Value::Null);
                 set("last_error_reason", json!(reason));
-                set("last_error_message", json!(message));
+                set("last_error_message", json!(bounded(message, 1000)));
             }
             Outcome::Failed { reason, message } => {
                 set("status", json!("failed"));
                 set("send_started_at", Value::Null);
                 set("last_error_reason", json!(reason));
-                set("last_error_message", json!(message));
+                set("last_error_message", json!(bounded(message, 1000)));
             }
             Outcome::NeedsReview { reason, message } => {
                 // send_started_at stays: it tells the reviewer when the unanswered send began.
                 set("status", json!("needs_review"));
                 set("last_error_reason", json!(reason));
-                set("last_error_message", json!(message));
+                set("last_error_message", json!(bounded(message, 1000)));
             }
         }
         // A target whose container was created keeps its status for retries: nothing is reset.
@@ -123,6 +140,10 @@ impl TargetRecord {
         change.insert("target".into(), json!(self.target));
         Some(Value::Object(change))
     }
+}
+
+fn bounded(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
 }
 
 /// The attempt log's `outcome` for a step that ended the target's pass with `outcome`.

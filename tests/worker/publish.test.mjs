@@ -356,6 +356,24 @@ test("an EXPIRED container gets one new container; a second expiry fails the tar
   assert.equal((await callsTo(`/${b.igId}/media`)).length, 2);
   assert.equal((await ledgerFor(m)).length, 1);
 
+  // The replacement's creation fails: the target goes back to pending, not to the expired container.
+  const m3 = marker();
+  await sandbox("containers/script", { in_progress_checks: 1, final: "EXPIRED", match_caption: m3, times: 1 });
+  const third = await queue(b, { targets: ["instagram"], content: { text: `replaced later ${m3}`, image_url: IMAGE } });
+  await pass();
+  await fault({ path_prefix: `/v26.0/${b.igId}/media`, method: "POST", status: 503, match_param: { name: "caption", contains: m3 },
+    error: { message: "Service temporarily unavailable", code: 2, is_transient: true } });
+  makeDue(third.id);
+  await pass();
+  let waiting = await job(b, third.id);
+  assert.deepEqual([waiting.status, waiting.target.instagram.status, waiting.target.instagram.container_id, waiting.target.instagram.expired_containers],
+    ["queued", "pending", null, 1]);
+  makeDue(third.id);
+  await pass();
+  waiting = await job(b, third.id);
+  assert.deepEqual([waiting.status, waiting.target.instagram.expired_containers], ["published", 1]);
+  assert.equal((await ledgerFor(m3)).length, 1);
+
   const m2 = marker();
   await sandbox("containers/script", { in_progress_checks: 1, final: "EXPIRED", match_caption: m2 });
   const second = await queue(b, { targets: ["instagram"], content: { text: `expiring ${m2}`, image_url: IMAGE } });
@@ -456,6 +474,37 @@ test("an unanswered Instagram step is settled by reading the container, never by
   await pass();
   assert.equal((await job(b, second.id)).status, "published");
   assert.equal((await ledgerFor(m2)).length, 1);
+});
+
+test("an Instagram target whose publish went unanswered is never failed or cancelled except by its container", async () => {
+  const b = await brand();
+  const m = marker();
+  await fault({ path_prefix: `/v26.0/${b.igId}/media_publish`, kind: "drop", times: 2 });
+  const downgraded = await queue(b, { targets: ["instagram"], content: { text: `downgraded ${m}`, image_url: IMAGE } });
+  await pass();
+  assert.equal((await job(b, downgraded.id)).target.instagram.status, "container_created");
+  // The plan drops below Growth before the recheck: the post is live, so it goes to review.
+  sql(`update public.workspaces set plan = 'starter' where id = '${b.ws.id}'`);
+  makeDue(downgraded.id);
+  await pass();
+  let view = await job(b, downgraded.id);
+  assert.deepEqual([view.status, view.target.instagram.status, view.target.instagram.last_error_reason], ["needs_review", "needs_review", "container_unverified"]);
+  assert.match(view.target.instagram.last_error_message, /Growth plan.*may already have been published/);
+  assert.equal((await ledgerFor(m)).length, 1);
+  sql(`update public.workspaces set plan = 'growth' where id = '${b.ws.id}'`);
+
+  // Cancelling it while its container waits: the job is cancelled, the target goes to review.
+  const m2 = marker();
+  const cancelled = await queue(b, { targets: ["instagram", "facebook"], content: { text: `cancelled ${m2}`, image_url: IMAGE } });
+  await pass();
+  view = await job(b, cancelled.id);
+  assert.deepEqual([view.status, view.target.facebook.status, view.target.instagram.status], ["queued", "published", "container_created"]);
+  const response = await api(`/api/publish/jobs/${cancelled.id}/cancel`, { method: "POST", jwt: b.jwt });
+  assert.equal(response.status, 200);
+  view = await job(b, cancelled.id);
+  assert.deepEqual([view.status, view.target.facebook.status, view.target.instagram.status, view.target.instagram.last_error_reason],
+    ["cancelled", "published", "needs_review", "cancelled_in_flight"]);
+  assert.equal((await ledgerFor(m2)).length, 2, "both went live, and nothing more");
 });
 
 test("the Instagram publishing quota is read once per account per pass and waited on, not failed", async () => {

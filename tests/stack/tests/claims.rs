@@ -185,6 +185,15 @@ async fn results_are_written_only_for_jobs_the_pass_still_holds() {
         async move { store.apply_publish_results(owner, &[change], &[attempt], &[release]).await.expect("apply") }
     };
 
+    // Not even the holder writes once its lease has run out (another pass may claim it).
+    db.execute("update public.publish_jobs set lease_expires_at = now() - interval '1 second' where id = $1::text::uuid", &[&job])
+        .await
+        .unwrap();
+    assert!(write("pass-holder1").await.is_empty());
+    db.execute("update public.publish_jobs set lease_expires_at = now() + interval '5 minutes' where id = $1::text::uuid", &[&job])
+        .await
+        .unwrap();
+
     // Another pass (whose lease was taken over) writes nothing at all.
     assert!(write("pass-latecomer").await.is_empty());
     assert_eq!(store.targets(&job).await.unwrap()[0].external_id, None);
