@@ -6,6 +6,7 @@
 //   4. Rust integration tests against that stack (cargo test -p stack-tests)
 //   5. setup tests (migrations, roles) and the built .wasm in workerd via Miniflare (node:test)
 //   6. the connect flow in a real browser (Chromium + playwright-core)
+//   7. log hygiene: no token, secret or post text in any Worker log line of the run
 
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -71,6 +72,8 @@ try {
 }
 
 const env = { ...stack.testEnv(), WORKER_BUILD_DIR: path.join(ROOT, WORKER_OUT_DIR) };
+// The Workers' log lines of this run only (tests/hygiene reads them at the end).
+fs.rmSync(path.join(env.STACK_LOG_DIR, "worker.log"), { force: true });
 await run("integration tests on the real stack (cargo test -p stack-tests)", "cargo", ["test", "--no-fail-fast", "-p", "stack-tests"], env);
 const nodeTests = (dir) =>
   fs.readdirSync(path.join(ROOT, dir)).filter((name) => name.endsWith(".test.mjs")).sort().map((name) => path.join(dir, name));
@@ -78,6 +81,7 @@ await run("setup tests: migrations and roles (node --test)", process.execPath, [
 if (built) {
   await run("the built Worker in workerd via Miniflare (node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/worker")], env);
   await run("the connect flow in Chromium (playwright-core, node --test)", process.execPath, ["--test", "--test-concurrency=1", ...nodeTests("tests/browser")], env);
+  await run("log hygiene: every Worker log line of this run (node --test)", process.execPath, ["--test", ...nodeTests("tests/hygiene")], env);
 } else {
   results.push({ label: "the built Worker in workerd (skipped: the build failed)", ok: false, seconds: 0 });
 }

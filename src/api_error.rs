@@ -40,11 +40,7 @@ impl ApiError {
         let allow = allowed.join(", ");
         ApiError {
             allow: Some(allow.clone()),
-            ..Self::new(
-                405,
-                "method_not_allowed",
-                format!("{method} is not allowed on {path}; use {allow}"),
-            )
+            ..Self::new(405, "method_not_allowed", format!("{method} is not allowed on {path}; use {allow}"))
         }
     }
 
@@ -56,8 +52,7 @@ impl ApiError {
     pub fn body(&self) -> String {
         let body = Body { error: Inner { code: self.code, message: &self.message } };
         // Serializing two strings cannot fail; keep a literal fallback so no path can panic.
-        serde_json::to_string(&body)
-            .unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"error"}}"#.into())
+        serde_json::to_string(&body).unwrap_or_else(|_| r#"{"error":{"code":"internal","message":"error"}}"#.into())
     }
 }
 
@@ -75,19 +70,13 @@ mod tests {
     fn body_has_the_documented_shape_and_escapes_text() {
         let err = ApiError::not_found("No route for GET /a\"b");
         let value: serde_json::Value = serde_json::from_str(&err.body()).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!({"error": {"code": "not_found", "message": "No route for GET /a\"b"}})
-        );
+        assert_eq!(value, serde_json::json!({"error": {"code": "not_found", "message": "No route for GET /a\"b"}}));
     }
 
     #[test]
     fn configuration_errors_become_misconfigured_500s() {
-        let err: ApiError = ConfigError {
-            variable: "META_TOKEN_ENCRYPTION_KEY",
-            problem: "must be base64 of 32 bytes".into(),
-        }
-        .into();
+        let err: ApiError =
+            ConfigError { variable: "META_TOKEN_ENCRYPTION_KEY", problem: "must be base64 of 32 bytes".into() }.into();
         assert_eq!(err.status, 500);
         assert_eq!(err.code, "misconfigured");
         assert_eq!(err.message, "META_TOKEN_ENCRYPTION_KEY must be base64 of 32 bytes");

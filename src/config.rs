@@ -187,6 +187,31 @@ impl Config {
     }
 }
 
+/// Well-formed stand-ins for every required variable, so one variable can be checked alone.
+const PLACEHOLDERS: &[(&str, &str)] = &[
+    ("META_APP_ID", "1"),
+    ("META_APP_SECRET", "placeholder"),
+    ("META_TOKEN_ENCRYPTION_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+    ("SUPABASE_URL", "https://placeholder.invalid"),
+    ("SUPABASE_SERVICE_ROLE_KEY", "placeholder"),
+    ("CRON_SECRET", "placeholder-placeholder-placeholder"),
+    ("OPERATOR_TOKEN", "placeholder-placeholder-placeholder"),
+    ("APP_URL", "https://placeholder.invalid"),
+    ("PUBLIC_BASE_URL", "https://placeholder.invalid"),
+];
+
+/// Checks one variable exactly as [`Config::from_env`] does, whatever the others hold (the
+/// operator self-check reports each variable on its own). The error names the variable only.
+pub fn check_variable(env: &impl EnvSource, name: &str) -> Result<(), ConfigError> {
+    let mut probe: std::collections::HashMap<String, String> =
+        PLACEHOLDERS.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+    match env.get(name) {
+        Some(value) => probe.insert(name.to_string(), value),
+        None => probe.remove(name),
+    };
+    Config::from_env(&probe).map(|_| ())
+}
+
 /// A base URL without its trailing slash, ready for appending paths.
 fn base(url: &Url) -> &str {
     url.as_str().trim_end_matches('/')
@@ -317,6 +342,19 @@ mod tests {
         assert_eq!(config.dialog_base_url.as_str(), "https://www.facebook.com/");
         assert_eq!(config.rest_url(), "https://project.supabase.co/rest/v1");
         assert_eq!((config.graph_timeout_seconds, config.publish_max_in_flight, config.publish_subrequest_budget), (15, 6, 1000));
+    }
+
+    #[test]
+    fn each_variable_is_checked_on_its_own() {
+        let mut env = valid();
+        env.remove("META_APP_SECRET");
+        env.insert("APP_URL".into(), "http://insecure.example".into());
+        assert_eq!(check_variable(&env, "META_APP_SECRET").unwrap_err().to_string(), "META_APP_SECRET is not set");
+        assert_eq!(check_variable(&env, "APP_URL").unwrap_err().variable, "APP_URL");
+        for name in VARIABLES.iter().filter(|n| !["META_APP_SECRET", "APP_URL"].contains(n)) {
+            assert!(check_variable(&env, name).is_ok(), "{name}");
+        }
+        assert!(check_variable(&HashMap::new(), "META_GRAPH_VERSION").is_ok(), "optional");
     }
 
     #[test]

@@ -21,7 +21,13 @@ mod tests {
     fn only_the_apps_origin_is_granted() {
         let config = crate::config::test_config("https://app.example.com/settings/integrations");
         assert_eq!(granted_origin(&config, Some("https://app.example.com")).as_deref(), Some("https://app.example.com"));
-        for other in [None, Some("https://evil.example.com"), Some("http://app.example.com"), Some("https://app.example.com:444"), Some("null")] {
+        for other in [
+            None,
+            Some("https://evil.example.com"),
+            Some("http://app.example.com"),
+            Some("https://app.example.com:444"),
+            Some("null"),
+        ] {
             assert_eq!(granted_origin(&config, other), None, "{other:?}");
         }
     }

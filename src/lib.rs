@@ -18,10 +18,12 @@ pub mod deletion;
 pub mod graph;
 pub mod health;
 pub mod log;
+pub mod ops;
 pub mod publish;
 pub mod routes;
 pub mod signed_request;
 pub mod store;
+pub mod token_health;
 pub mod vault;
 
 #[cfg(target_arch = "wasm32")]

@@ -29,6 +29,11 @@ pub enum Route {
     DataDeletion,
     DataDeletionStatus,
     Deauthorize,
+    /// Operators (`Bearer OPERATOR_TOKEN`).
+    Doctor,
+    OpsJobs,
+    OpsConnections,
+    JobRetry,
 }
 
 /// `(method, pattern, route)`; a `{name}` segment captures one path segment.
@@ -54,6 +59,10 @@ const TABLE: &[(&str, &str, Route)] = &[
     ("POST", "/api/meta/data-deletion", Route::DataDeletion),
     ("GET", "/api/meta/data-deletion/status", Route::DataDeletionStatus),
     ("POST", "/api/meta/deauthorize", Route::Deauthorize),
+    ("GET", "/api/ops/doctor", Route::Doctor),
+    ("GET", "/api/ops/jobs", Route::OpsJobs),
+    ("GET", "/api/ops/connections", Route::OpsConnections),
+    ("POST", "/api/publish/jobs/{id}/retry", Route::JobRetry),
 ];
 
 #[derive(Debug, PartialEq, Eq)]

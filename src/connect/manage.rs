@@ -28,7 +28,9 @@ pub async fn view(store: &Store, workspace_id: &str) -> Result<Value, ApiError> 
         "granted_permissions": connection.granted_permissions,
         "missing_permissions": missing,
         "token_expires_at": connection.token_expires_at,
+        "data_access_expires_at": connection.data_access_expires_at,
         "connected_at": connection.connected_at,
+        "health": { "checked_at": connection.health_checked_at, "problem": connection.health_problem },
         "pages": pages.iter().map(|p| json!({
             "id": p.page_id, "name": p.name, "picture_url": p.picture_url,
             "usable": p.usable, "reason": p.unusable_reason,
@@ -43,6 +45,25 @@ pub async fn view(store: &Store, workspace_id: &str) -> Result<Value, ApiError> 
             "facebook_page_id": defaults.as_ref().and_then(|d| d.facebook_page_id.clone()),
             "instagram_account_id": defaults.as_ref().and_then(|d| d.instagram_account_id.clone()),
         },
+    }))
+}
+
+/// Connections across workspaces for operators (optionally of one status), most urgent first:
+/// status, reasons, the last token health check, expiry. No tokens, no Facebook user ids.
+pub async fn overview(store: &Store, status: Option<&str>) -> Result<Value, ApiError> {
+    if let Some(status) = status {
+        if !["active", "needs_reauth", "revoked"].contains(&status) {
+            return Err(ApiError::new(400, "invalid_request", "status must be active, needs_reauth or revoked"));
+        }
+    }
+    let connections = store.connections_by_status(status, 100).await.map_err(unavailable)?;
+    Ok(json!({
+        "connections": connections.iter().map(|c| json!({
+            "workspace_id": c.workspace_id, "status": c.status, "status_reason": c.status_reason,
+            "health_checked_at": c.health_checked_at, "health_problem": c.health_problem,
+            "token_expires_at": c.token_expires_at, "data_access_expires_at": c.data_access_expires_at,
+            "connected_at": c.connected_at,
+        })).collect::<Vec<_>>(),
     }))
 }
 
@@ -75,7 +96,9 @@ pub async fn set_defaults(store: &Store, workspace_id: &str, page: Choice, insta
     let pages = store.pages(&connection.id).await.map_err(unavailable)?;
     let accounts = store.instagram_accounts(&connection.id).await.map_err(unavailable)?;
     let current = store.defaults(workspace_id).await.map_err(unavailable)?;
-    let invalid = |what: &str| ApiError::new(422, "invalid_destination", format!("{what} is not a usable destination of this workspace's connection"));
+    let invalid = |what: &str| {
+        ApiError::new(422, "invalid_destination", format!("{what} is not a usable destination of this workspace's connection"))
+    };
     let page_id = match page {
         Choice::Keep => current.as_ref().and_then(|d| d.facebook_page_id.clone()),
         Choice::Clear => None,
@@ -100,12 +123,12 @@ pub async fn set_defaults(store: &Store, workspace_id: &str, page: Choice, insta
             Some(id)
         }
     };
-    let defaults = store
-        .set_defaults(workspace_id, &connection.id, page_id.as_deref(), instagram_id.as_deref())
-        .await
-        .map_err(|err| match err {
-            StoreError::InvalidReference { .. } => invalid("the destination"),
-            err => unavailable(err),
+    let defaults =
+        store.set_defaults(workspace_id, &connection.id, page_id.as_deref(), instagram_id.as_deref()).await.map_err(|err| {
+            match err {
+                StoreError::InvalidReference { .. } => invalid("the destination"),
+                err => unavailable(err),
+            }
         })?;
     Ok(json!({ "facebook_page_id": defaults.facebook_page_id, "instagram_account_id": defaults.instagram_account_id }))
 }

@@ -25,7 +25,10 @@ pub enum CallbackOutcome {
     Redirect(String),
     /// A state that is unknown, expired or used (400), or could not be checked (503): there is
     /// nowhere safe to redirect to.
-    Page { status: u16, message: &'static str },
+    Page {
+        status: u16,
+        message: &'static str,
+    },
 }
 
 /// The outcome, and the fields of the `oauth_callback` log line (ids, codes, Graph's error
@@ -115,16 +118,16 @@ pub async fn callback(
     let binding = match store.consume_oauth_state(&hash_state(&state)).await {
         Ok(Some(binding)) => binding,
         Ok(None) => {
-            return page(400, "This sign-in link has expired or was already used. Start connecting again from the app.", "bad_state")
+            return page(
+                400,
+                "This sign-in link has expired or was already used. Start connecting again from the app.",
+                "bad_state",
+            )
         }
         Err(_) => return page(503, "The service could not check this sign-in. Try again in a minute.", "database_unavailable"),
     };
     let back = |outcome: &str, extra: &[(&str, &str)], graph_error: Option<&GraphError>| {
-        let mut url = binding
-            .return_to
-            .as_deref()
-            .and_then(|t| Url::parse(t).ok())
-            .unwrap_or_else(|| config.app_url.clone());
+        let mut url = binding.return_to.as_deref().and_then(|t| Url::parse(t).ok()).unwrap_or_else(|| config.app_url.clone());
         {
             let mut pairs = url.query_pairs_mut();
             if outcome == "connected" {

@@ -31,13 +31,21 @@ pub fn verify(config: &Config, form_body: &str) -> Result<SignedRequest, ApiErro
         .map(|(_, value)| value.into_owned())
         .filter(|value| !value.is_empty())
         .ok_or_else(|| {
-            ApiError::new(400, "invalid_request", "The body must be a form with signed_request (application/x-www-form-urlencoded)")
+            ApiError::new(
+                400,
+                "invalid_request",
+                "The body must be a form with signed_request (application/x-www-form-urlencoded)",
+            )
         })?;
     signed_request::parse(&signed, &config.meta_app_secret).map_err(|err| ApiError::new(err.status(), err.code(), err.message()))
 }
 
 /// Deletes the user's Meta data and answers where its status can be seen. Also the log fields.
-pub async fn data_deletion(config: &Config, store: &Store, request: &SignedRequest) -> Result<(DeletionAnswer, DeletionReport), ApiError> {
+pub async fn data_deletion(
+    config: &Config,
+    store: &Store,
+    request: &SignedRequest,
+) -> Result<(DeletionAnswer, DeletionReport), ApiError> {
     let code = confirmation_code()?;
     let report = store
         .delete_meta_user_data(&request.user_id, &user_hash(config, &request.user_id), &sha256_hex(&code))
@@ -49,10 +57,9 @@ pub async fn data_deletion(config: &Config, store: &Store, request: &SignedReque
 
 /// Revokes the user's connections, erasing their tokens. How many there were.
 pub async fn deauthorize(config: &Config, store: &Store, request: &SignedRequest) -> Result<i64, ApiError> {
-    store
-        .deauthorize_meta_user(&request.user_id, &user_hash(config, &request.user_id))
-        .await
-        .map_err(|err| ApiError::new(503, "database_unavailable", format!("The deauthorization could not be recorded now: {err}")))
+    store.deauthorize_meta_user(&request.user_id, &user_hash(config, &request.user_id)).await.map_err(|err| {
+        ApiError::new(503, "database_unavailable", format!("The deauthorization could not be recorded now: {err}"))
+    })
 }
 
 /// The request behind a confirmation code, if there is one.

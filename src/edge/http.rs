@@ -4,11 +4,13 @@
 use super::env::WorkerEnv;
 use crate::api_error::ApiError;
 use crate::config::Config;
+use crate::config::EnvSource;
 use crate::connect::access::{self, Need};
 use crate::connect::manage::{self, Choice};
 use crate::connect::oauth::{self, CallbackOutcome, CallbackQuery};
 use crate::deletion;
 use crate::graph::GraphClient;
+use crate::ops;
 use crate::publish::content::JobRequest;
 use crate::publish::jobs;
 use crate::routes::{self, Route};
@@ -56,8 +58,8 @@ async fn text_body(req: &mut Request) -> Result<String, ApiError> {
 
 async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
     let text = text_body(req).await?;
-    let value: Value =
-        serde_json::from_str(&text).map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|_| ApiError::new(400, "invalid_request", "The request body must be a JSON object"))?;
     if value.is_object() {
         Ok(value)
     } else {
@@ -67,6 +69,10 @@ async fn json_body(req: &mut Request) -> Result<Value, ApiError> {
 
 pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
     let matched = routes::resolve(&method(&req), &req.path())?;
+    if matched.route == Route::Doctor {
+        // Before the configuration is loaded: reporting a broken one is the point.
+        return doctor(&req, env).await;
+    }
     let config = Config::from_env(&WorkerEnv(env))?;
     let origin = cors::granted_origin(&config, header(&req, "Origin").as_deref());
     let store = Store::from_config(&config);
@@ -161,7 +167,7 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
             access::authorize(&store, authorization.as_deref(), &workspace_id, Need::MemberAnyPlan).await?;
             let page = jobs::list(
                 &store,
-                &workspace_id,
+                Some(&workspace_id),
                 query_param(&req, "status").as_deref(),
                 query_param(&req, "offset").as_deref(),
                 query_param(&req, "limit").as_deref(),
@@ -223,6 +229,44 @@ pub async fn handle(mut req: Request, env: &Env) -> Result<Response, ApiError> {
                 (None, false) => html_page(404, "Data deletion request", "No data deletion request has this confirmation code."),
             }
         }
+        Route::Doctor => doctor(&req, env).await,
+        Route::OpsJobs => {
+            bearer::check(authorization.as_deref(), &config.operator_token)?;
+            let workspace = query_param(&req, "workspace_id").map(|id| access::workspace_id(Some(&id))).transpose()?;
+            let page = ops::jobs::list(
+                &store,
+                workspace.as_deref(),
+                query_param(&req, "status").as_deref(),
+                query_param(&req, "offset").as_deref(),
+                query_param(&req, "limit").as_deref(),
+            )
+            .await?;
+            json_response(200, &page)
+        }
+        Route::OpsConnections => {
+            bearer::check(authorization.as_deref(), &config.operator_token)?;
+            match query_param(&req, "workspace_id") {
+                Some(id) => json_response(200, &manage::view(&store, &access::workspace_id(Some(&id))?).await?),
+                None => json_response(200, &manage::overview(&store, query_param(&req, "status").as_deref()).await?),
+            }
+        }
+        Route::JobRetry => {
+            bearer::check(authorization.as_deref(), &config.operator_token)?;
+            let body = match header(&req, "Content-Length").as_deref() {
+                None | Some("0") => Value::Object(Default::default()),
+                Some(_) => json_body(&mut req).await?,
+            };
+            let confirm = match body.get("confirm_needs_review") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(confirm)) => *confirm,
+                Some(_) => return Err(ApiError::new(400, "invalid_request", "confirm_needs_review must be true or false")),
+            };
+            let job_id = matched.param("id").unwrap_or_default();
+            if access::workspace_id(Some(job_id)).is_err() {
+                return Err(ApiError::not_found("No such publish job"));
+            }
+            json_response(200, &ops::jobs::retry(&store, job_id, confirm).await?)
+        }
     } }
     .await;
     // User endpoints answer the app's origin with a CORS grant, errors included.
@@ -243,6 +287,17 @@ fn readable_time(timestamp: &str) -> String {
     let date = timestamp.get(..10).unwrap_or(timestamp);
     let time = timestamp.get(11..16).unwrap_or("");
     format!("{date} {time}").trim().to_string()
+}
+
+/// `GET /api/ops/doctor`. The operator token is read on its own, so a broken variable elsewhere
+/// does not lock the operator out of the report that names it.
+async fn doctor(req: &Request, env: &Env) -> Result<Response, ApiError> {
+    let env = WorkerEnv(env);
+    crate::config::check_variable(&env, "OPERATOR_TOKEN").map_err(ApiError::from)?;
+    let operator = crate::config::Secret::new(env.get("OPERATOR_TOKEN").unwrap_or_default().trim().to_string());
+    bearer::check(header(req, "Authorization").as_deref(), &operator)?;
+    let report = ops::doctor::report(&env).await;
+    json_response(if report.ok { 200 } else { 503 }, &report)
 }
 
 fn preflight(origin: Option<&str>) -> Result<Response, ApiError> {

@@ -6,6 +6,7 @@ mod clock;
 mod env;
 mod http;
 mod publish;
+mod token_health;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -58,6 +59,7 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     };
     let store = Store::from_config(&config);
     publish::run(&config, &store, "cron", Some(cron)).await;
+    token_health::run(&config, &store).await;
 }
 
 fn elapsed_ms(started: f64) -> u64 {

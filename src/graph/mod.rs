@@ -9,6 +9,7 @@
 pub mod error;
 pub mod login;
 pub mod pages;
+pub mod tokens;
 pub mod usage;
 
 pub use error::{ErrorClass, GraphError};

@@ -36,7 +36,11 @@ impl HealthReport {
 
     /// 200 when everything answers, 503 otherwise (load balancers and uptime checks read it).
     pub fn http_status(&self) -> u16 {
-        if self.database == DatabaseState::Ok { 200 } else { 503 }
+        if self.database == DatabaseState::Ok {
+            200
+        } else {
+            503
+        }
     }
 }
 
@@ -65,10 +69,7 @@ mod tests {
     fn report_shapes_match_the_documented_json() {
         let ok = HealthReport::from_database(DatabaseState::Ok);
         assert_eq!(ok.http_status(), 200);
-        assert_eq!(
-            serde_json::to_value(&ok).unwrap(),
-            serde_json::json!({"status": "ok", "version": VERSION, "database": "ok"})
-        );
+        assert_eq!(serde_json::to_value(&ok).unwrap(), serde_json::json!({"status": "ok", "version": VERSION, "database": "ok"}));
         let down = HealthReport::from_database(DatabaseState::Unreachable);
         assert_eq!(down.http_status(), 503);
         assert_eq!(serde_json::to_value(&down).unwrap()["status"], "degraded");

@@ -3,12 +3,12 @@
 //! Instagram accounts Graph asked to slow down for, and each account's publishing quota (read
 //! at most once per pass).
 
+use super::outcome::Outcome;
+use super::record::TargetRecord;
 use crate::clock::Clock;
 use crate::graph::{GraphClient, GraphError, GraphReply, Usage};
 use crate::store::Store;
 use crate::vault::AccessToken;
-use super::outcome::Outcome;
-use super::record::TargetRecord;
 use futures::lock::Mutex;
 use serde_json::Value;
 use std::cell::{Cell, RefCell};

@@ -11,9 +11,9 @@ use super::outcome::{from_graph_error, Outcome};
 use super::record::{log_outcome, TargetRecord};
 use crate::clock::rfc3339_millis;
 use crate::graph::{ErrorClass, GraphError};
-use serde_json::json;
 use crate::store::jobs::ClaimedTargetState;
 use crate::vault::AccessToken;
+use serde_json::json;
 
 pub const PERMISSION: &str = "pages_manage_posts";
 

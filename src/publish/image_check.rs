@@ -12,7 +12,8 @@ const PROBE_BYTES: u64 = 1024;
 
 pub async fn check(http: &reqwest::Client, image: &ImageUrl, clock: &dyn Clock, timeout: Duration) -> Result<(), ApiError> {
     let host = image.url().host_str().unwrap_or("the image host").to_string();
-    let unreachable = |why: String| ApiError::new(422, "image_unreachable", format!("The image could not be fetched from {host}: {why}"));
+    let unreachable =
+        |why: String| ApiError::new(422, "image_unreachable", format!("The image could not be fetched from {host}: {why}"));
     // The deadline covers the whole exchange, body included.
     let exchange = probe(http, image, &unreachable);
     let timer = clock.sleep(timeout);
@@ -42,7 +43,10 @@ async fn probe(http: &reqwest::Client, image: &ImageUrl, unreachable: &dyn Fn(St
         return Err(ApiError::new(
             422,
             "image_not_jpeg",
-            format!("Instagram needs a JPEG image; the server says it is {}", if shown.is_empty() { "of no stated type".into() } else { shown }),
+            format!(
+                "Instagram needs a JPEG image; the server says it is {}",
+                if shown.is_empty() { "of no stated type".into() } else { shown }
+            ),
         ));
     }
     // 206: "bytes 0-1023/123456" gives the whole size; 200: the server sends it all.

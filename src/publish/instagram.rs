@@ -75,7 +75,7 @@ pub async fn publish(ctx: &PassContext<'_>, record: &mut TargetRecord, state: &C
                     attempt,
                     post,
                     Some(&container_id),
-                )
+                );
             }
         };
         let status_code = body.get("status_code").and_then(|s| s.as_str()).unwrap_or("");
@@ -237,8 +237,17 @@ async fn publish_container(
             return outcome;
         }
         Err(err) => {
-            let outcome =
-                failed_step(ctx, record, "media_publish", sent.started_ms, sent.finished_ms, &err, attempt, post, Some(container_id));
+            let outcome = failed_step(
+                ctx,
+                record,
+                "media_publish",
+                sent.started_ms,
+                sent.finished_ms,
+                &err,
+                attempt,
+                post,
+                Some(container_id),
+            );
             // Before failing, read the container: an earlier publish may have gone through.
             if matches!(outcome, Outcome::Failed { .. }) && published_already(ctx, record, post, container_id).await {
                 return Outcome::Published { external_id: format!("container:{container_id}"), permalink: None };
@@ -278,7 +287,8 @@ async fn publish_container(
 /// Whether the container reads `PUBLISHED` (logged as a `media_status` step).
 async fn published_already(ctx: &PassContext<'_>, record: &mut TargetRecord, post: &Post<'_>, container_id: &str) -> bool {
     let checked = ctx.call(false, container_id, post.token, &[("fields", "status_code,status")], post.account_id).await;
-    let published = checked.result.as_ref().ok().and_then(|body| body.get("status_code")?.as_str().map(|s| s == "PUBLISHED")) == Some(true);
+    let published =
+        checked.result.as_ref().ok().and_then(|body| body.get("status_code")?.as_str().map(|s| s == "PUBLISHED")) == Some(true);
     let row = record.step("media_status", checked.started_ms, checked.finished_ms, if published { "published" } else { "ok" });
     row.container_id = Some(container_id.into());
     row.graph_http_status = checked.result.is_ok().then_some(200);

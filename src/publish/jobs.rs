@@ -3,6 +3,7 @@
 //! Nothing here returns a token: jobs, targets and attempts hold none.
 
 use super::content::JobRequest;
+use super::explain::{explain, reason_of_job_error, Explanation};
 use super::image_check;
 use crate::api_error::ApiError;
 use crate::clock::Clock;
@@ -19,8 +20,31 @@ pub const MAX_PAGE_SIZE: usize = 100;
 pub struct JobView {
     #[serde(flatten)]
     pub job: JobRecord,
-    pub results: Vec<TargetRecord>,
+    /// What `last_error` means and what to do, for people.
+    pub explanation: Option<Explanation>,
+    pub results: Vec<TargetView>,
     pub attempt_log: Vec<Attempt>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetView {
+    #[serde(flatten)]
+    pub result: TargetRecord,
+    pub explanation: Option<Explanation>,
+}
+
+impl JobView {
+    pub fn new(job: JobRecord, results: Vec<TargetRecord>, attempt_log: Vec<Attempt>) -> JobView {
+        let explanation = job.last_error.as_deref().map(|error| explain(reason_of_job_error(error)));
+        let results = results
+            .into_iter()
+            .map(|result| {
+                let explanation = result.last_error_reason.as_deref().map(explain);
+                TargetView { result, explanation }
+            })
+            .collect();
+        JobView { job, explanation, results, attempt_log }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -112,12 +136,12 @@ pub async fn authorized_job(store: &Store, authorization: Option<&str>, job_id: 
 pub async fn view(store: &Store, job: JobRecord) -> Result<JobView, ApiError> {
     let results = store.targets(&job.id).await.map_err(unavailable)?;
     let attempt_log = store.attempts(&job.id).await.map_err(unavailable)?;
-    Ok(JobView { job, results, attempt_log })
+    Ok(JobView::new(job, results, attempt_log))
 }
 
 pub async fn list(
     store: &Store,
-    workspace_id: &str,
+    workspace_id: Option<&str>,
     status: Option<&str>,
     offset: Option<&str>,
     limit: Option<&str>,

@@ -11,6 +11,7 @@
 
 pub mod content;
 pub mod context;
+pub mod explain;
 pub mod facebook;
 pub mod image_check;
 pub mod instagram;

@@ -193,7 +193,9 @@ async fn run_batch(
             for result in &results {
                 ctx.count_store_call();
                 let release = [result.release.clone()];
-                if let Ok(mut one) = ctx.store.apply_publish_results(&ctx.owner, &result.changes, &result.attempts, &release).await {
+                if let Ok(mut one) =
+                    ctx.store.apply_publish_results(&ctx.owner, &result.changes, &result.attempts, &release).await
+                {
                     written.append(&mut one);
                 }
             }
@@ -213,7 +215,9 @@ fn settle_container(state: &ClaimedTargetState, outcome: Outcome) -> Outcome {
         {
             Outcome::review(
                 "container_unverified",
-                format!("{message}. Its Instagram media container may already have been published; check the account before retrying"),
+                format!(
+                    "{message}. Its Instagram media container may already have been published; check the account before retrying"
+                ),
             )
         }
         other => other,
@@ -246,7 +250,10 @@ async fn run_job(ctx: &PassContext<'_>, plan: JobPlan, workspace_id: String) -> 
             _ if dead => {
                 let outcome = settle_container(
                     &target.state,
-                    Outcome::failed("reconnect_required", "Meta rejected this connection's token earlier in this pass; reconnect Facebook"),
+                    Outcome::failed(
+                        "reconnect_required",
+                        "Meta rejected this connection's token earlier in this pass; reconnect Facebook",
+                    ),
                 );
                 let now = ctx.now_ms();
                 let row = record.step("resolve", now, now, super::record::log_outcome(&outcome));

@@ -126,7 +126,7 @@ fn plan_target(
             return Err(Box::new(Action::refuse(
                 "resolve",
                 "page_not_usable",
-                format!("The connection holds no Page token for Page {page_id}; reconnect Facebook and tick that Page"),
+                "The connection holds no Page token for the chosen Page; reconnect Facebook and tick that Page",
             )));
         };
         let slot = TokenSlot::PageToken { connection_id: connection_id.into(), page_id: page_id.into() };

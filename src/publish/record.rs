@@ -43,7 +43,8 @@ impl TargetRecord {
             row.error_reason = row.error_reason.take().map(|text| bounded(&text, 100));
             row.external_id = row.external_id.take().filter(|id| id.len() <= 100);
             row.permalink = row.permalink.take().filter(|link| link.len() <= 2000);
-            row.container_id = row.container_id.take().filter(|id| !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()));
+            row.container_id =
+                row.container_id.take().filter(|id| !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_digit()));
             row.graph_error_code = row.graph_error_code.filter(|code| i32::try_from(*code).is_ok());
             row.graph_error_subcode = row.graph_error_subcode.filter(|code| i32::try_from(*code).is_ok());
             row.graph_http_status = row.graph_http_status.filter(|status| (100..=599).contains(status));

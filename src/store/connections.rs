@@ -58,10 +58,48 @@ pub struct ConnectionRecord {
     pub status_reason: Option<String>,
     pub connected_by: String,
     pub connected_at: String,
+    /// The last daily token health check, and what it found wrong.
+    #[serde(default)]
+    pub health_checked_at: Option<String>,
+    #[serde(default)]
+    pub health_problem: Option<String>,
 }
 
 const CONNECTION_COLUMNS: &str = "id,workspace_id,fb_user_id,fb_user_name,token_expires_at,data_access_expires_at,\
-     granted_permissions,declined_permissions,status,status_reason,connected_by,connected_at";
+     granted_permissions,declined_permissions,status,status_reason,connected_by,connected_at,health_checked_at,health_problem";
+
+/// A connection due for its daily token health check, with the defaults it must reach.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HealthCheckDue {
+    pub connection_id: String,
+    pub workspace_id: String,
+    pub user_token_sealed: SealedToken,
+    pub facebook_page_id: Option<String>,
+    pub instagram_account_id: Option<String>,
+}
+
+impl Store {
+    /// Claims up to `limit` active connections not checked yet today (UTC).
+    pub async fn claim_token_health_checks(&self, limit: u32) -> Result<Vec<HealthCheckDue>, StoreError> {
+        fetch(self.rpc("claim_token_health_checks", json!({ "p_limit": limit }))).await
+    }
+
+    /// Records what a check found; a problem flips an active connection to `needs_reauth`.
+    pub async fn record_token_health(&self, connection_id: &str, problem: Option<&str>) -> Result<(), StoreError> {
+        fetch::<bool>(self.rpc("record_token_health", json!({ "p_connection_id": connection_id, "p_problem": problem })))
+            .await
+            .map(|_| ())
+    }
+
+    /// Connections across workspaces, those needing attention first (operators).
+    pub async fn connections_by_status(&self, status: Option<&str>, limit: usize) -> Result<Vec<ConnectionRecord>, StoreError> {
+        let mut query = self.from("meta_connections").select(CONNECTION_COLUMNS).order("status.desc,updated_at.desc");
+        if let Some(status) = status {
+            query = query.eq("status", status);
+        }
+        fetch(query.limit(limit)).await
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct PageRecord {
@@ -151,8 +189,7 @@ impl Store {
             "instagram_account_id": instagram_account_id,
             "updated_at": "now",
         });
-        let rows: Vec<Defaults> =
-            fetch(self.from("meta_defaults").upsert(row.to_string()).on_conflict("workspace_id")).await?;
+        let rows: Vec<Defaults> = fetch(self.from("meta_defaults").upsert(row.to_string()).on_conflict("workspace_id")).await?;
         rows.into_iter().next().ok_or(StoreError::NotFound)
     }
 

@@ -26,7 +26,12 @@ pub struct DeletionRequest {
 impl Store {
     /// Deletes the app-scoped user's Meta data everywhere and records the request, in one
     /// transaction. `user_hash` and `code_hash` are lowercase hex SHA-256 values.
-    pub async fn delete_meta_user_data(&self, fb_user_id: &str, user_hash: &str, code_hash: &str) -> Result<DeletionReport, StoreError> {
+    pub async fn delete_meta_user_data(
+        &self,
+        fb_user_id: &str,
+        user_hash: &str,
+        code_hash: &str,
+    ) -> Result<DeletionReport, StoreError> {
         fetch(self.rpc(
             "delete_meta_user_data",
             json!({ "p_fb_user_id": fb_user_id, "p_user_hash": user_hash, "p_code_hash": code_hash }),

@@ -235,20 +235,29 @@ impl Store {
         fetch_first(self.from("publish_jobs").select(JOB_COLUMNS).eq("id", job_id).limit(1)).await
     }
 
-    /// A workspace's jobs, newest first; `offset` and `limit` page through them.
+    /// Jobs of a workspace (or of every workspace), newest first; `offset` and `limit` page
+    /// through them.
     pub async fn jobs(
         &self,
-        workspace_id: &str,
+        workspace_id: Option<&str>,
         status: Option<JobStatus>,
         offset: usize,
         limit: usize,
     ) -> Result<Vec<JobRecord>, StoreError> {
-        let mut query =
-            self.from("publish_jobs").select(JOB_COLUMNS).eq("workspace_id", workspace_id).order("created_at.desc,id.desc");
+        let mut query = self.from("publish_jobs").select(JOB_COLUMNS).order("created_at.desc,id.desc");
+        if let Some(workspace_id) = workspace_id {
+            query = query.eq("workspace_id", workspace_id);
+        }
         if let Some(status) = status {
             query = query.eq("status", status.as_str());
         }
         fetch(query.range(offset, offset + limit.max(1) - 1)).await
+    }
+
+    /// The operator's retry (migration 0009): the job's failed and in-review targets pending
+    /// again, the job queued. Which targets it made pending.
+    pub async fn retry_job(&self, job_id: &str, confirm_review: bool) -> Result<Vec<Target>, StoreError> {
+        fetch(self.rpc("retry_publish_job", json!({ "p_job_id": job_id, "p_confirm_review": confirm_review }))).await
     }
 
     /// Cancels a job that is still queued. `IllegalTransition` if it is past that.

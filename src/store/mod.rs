@@ -44,6 +44,8 @@ pub enum StoreError {
     IllegalTransition { message: String },
     /// The attempt log is append-only (MPJ03).
     AppendOnly,
+    /// The change may repeat something that already happened; it needs an explicit confirmation (MPJ04).
+    ConfirmationRequired { message: String },
     /// The row asked for does not exist.
     NotFound,
     /// Any other non-success answer, or a body that could not be read.
@@ -56,14 +58,18 @@ impl fmt::Display for StoreError {
             StoreError::Unreachable => f.write_str("the database did not answer"),
             StoreError::CredentialsRejected => f.write_str("the database refused the service credentials"),
             StoreError::SchemaMissing => f.write_str("the database schema is missing (apply the migrations)"),
-            StoreError::Conflict { constraint } => write!(f, "already exists ({})", constraint.as_deref().unwrap_or("unique key")),
+            StoreError::Conflict { constraint } => {
+                write!(f, "already exists ({})", constraint.as_deref().unwrap_or("unique key"))
+            }
             StoreError::InvalidReference { constraint } => {
                 write!(f, "refers to something that does not exist ({})", constraint.as_deref().unwrap_or("foreign key"))
             }
             StoreError::ConstraintViolation { constraint } => {
                 write!(f, "refused by a database rule ({})", constraint.as_deref().unwrap_or("check"))
             }
-            StoreError::Immutable { message } | StoreError::IllegalTransition { message } => f.write_str(message),
+            StoreError::Immutable { message }
+            | StoreError::IllegalTransition { message }
+            | StoreError::ConfirmationRequired { message } => f.write_str(message),
             StoreError::AppendOnly => f.write_str("the publish attempt log is append-only"),
             StoreError::NotFound => f.write_str("not found"),
             StoreError::Unexpected { status, code } => {
@@ -85,9 +91,7 @@ struct ErrorBody {
 impl Store {
     pub fn new(rest_url: &str, service_role_key: &Secret) -> Store {
         let key = service_role_key.expose();
-        let rest = Postgrest::new(rest_url)
-            .insert_header("apikey", key)
-            .insert_header("Authorization", format!("Bearer {key}"));
+        let rest = Postgrest::new(rest_url).insert_header("apikey", key).insert_header("Authorization", format!("Bearer {key}"));
         Store { rest }
     }
 
@@ -145,6 +149,8 @@ fn classify(status: u16, body: Option<ErrorBody>) -> StoreError {
         Some("MPJ01") => StoreError::Immutable { message },
         Some("MPJ02") => StoreError::IllegalTransition { message },
         Some("MPJ03") => StoreError::AppendOnly,
+        Some("MPJ04") => StoreError::ConfirmationRequired { message },
+        Some("P0002") => StoreError::NotFound,
         Some("42501") => StoreError::CredentialsRejected,
         Some("PGRST116") => StoreError::NotFound,
         Some("PGRST202" | "PGRST205" | "42P01" | "42883") => StoreError::SchemaMissing,
@@ -182,7 +188,10 @@ mod tests {
             classify(409, body("23503", "insert or update on table \"meta_defaults\" violates foreign key constraint \"fk\"")),
             StoreError::InvalidReference { constraint: Some("fk".into()) }
         );
-        assert_eq!(classify(400, body("23514", "violates check constraint \"c\"")), StoreError::ConstraintViolation { constraint: Some("c".into()) });
+        assert_eq!(
+            classify(400, body("23514", "violates check constraint \"c\"")),
+            StoreError::ConstraintViolation { constraint: Some("c".into()) }
+        );
         assert_eq!(classify(400, body("MPJ01", "immutable")), StoreError::Immutable { message: "immutable".into() });
         assert_eq!(classify(400, body("MPJ02", "no")), StoreError::IllegalTransition { message: "no".into() });
         assert_eq!(classify(400, body("MPJ03", "x")), StoreError::AppendOnly);

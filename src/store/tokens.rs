@@ -49,7 +49,10 @@ impl Store {
                 .await?;
                 Ok(rows
                     .into_iter()
-                    .map(|row| StoredToken { slot: TokenSlot::UserToken { connection_id: row.id }, sealed: row.user_token_sealed })
+                    .map(|row| StoredToken {
+                        slot: TokenSlot::UserToken { connection_id: row.id },
+                        sealed: row.user_token_sealed,
+                    })
                     .collect())
             }
             TokenTable::Pages => {

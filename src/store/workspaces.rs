@@ -28,11 +28,7 @@ impl Store {
             role: String,
         }
         let row: Option<Row> = fetch_first(
-            self.from("workspace_members")
-                .select("role")
-                .eq("workspace_id", workspace_id)
-                .eq("user_id", user_id)
-                .limit(1),
+            self.from("workspace_members").select("role").eq("workspace_id", workspace_id).eq("user_id", user_id).limit(1),
         )
         .await?;
         Ok(row.map(|row| row.role))
@@ -59,9 +55,7 @@ impl Store {
     /// The caller's role and the workspace's plan, asked with the caller's own Supabase access
     /// token (PostgREST verifies it); `None` for a non-member.
     pub async fn workspace_access(&self, user_token: &str, workspace_id: &str) -> Result<Option<WorkspaceAccess>, AccessError> {
-        let query = self
-            .rpc("meta_workspace_access", serde_json::json!({ "p_workspace_id": workspace_id }))
-            .auth(user_token);
+        let query = self.rpc("meta_workspace_access", serde_json::json!({ "p_workspace_id": workspace_id })).auth(user_token);
         match super::fetch::<Vec<WorkspaceAccess>>(query).await {
             Ok(rows) => Ok(rows.into_iter().next()),
             Err(StoreError::CredentialsRejected) => Err(AccessError::Unauthenticated),

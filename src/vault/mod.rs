@@ -133,10 +133,7 @@ struct VaultKey {
 impl VaultKey {
     fn new(key: &TokenEncryptionKey) -> VaultKey {
         // A fingerprint, domain-separated so it is not a hash of the bare key.
-        let digest = Sha256::new()
-            .chain_update(b"meta-publisher token key id\0")
-            .chain_update(key.bytes())
-            .finalize();
+        let digest = Sha256::new().chain_update(b"meta-publisher token key id\0").chain_update(key.bytes()).finalize();
         let id = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         VaultKey { id, cipher: Aes256Gcm::new(key.bytes().into()) }
     }

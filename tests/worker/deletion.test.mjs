@@ -4,10 +4,11 @@
 // pass. The proof of deletion is a scan of every table for the user's ids and tokens.
 
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import crypto from "node:crypto";
 import { after, before, test } from "node:test";
 import { startWorker, stackVars } from "./harness.mjs";
-import { apiOf, connect, sandbox, sql, workspace } from "./fixtures.mjs";
+import { apiOf, connectedWorkspace, facebookUser, sandbox, sql } from "./fixtures.mjs";
 
 const vars = stackVars();
 let worker;
@@ -37,19 +38,11 @@ const callback = (path, form, headers = {}) =>
     body: form === undefined ? undefined : new URLSearchParams(form).toString(),
   });
 
-let serial = 0;
-/** A Facebook user with `pages` Pages (the first with an Instagram account), connected to `count` new workspaces. */
-async function connectedUser(count = 1) {
-  serial += 1;
-  const stamp = `${Date.now() % 1e9}`.padStart(9, "0") + String(serial).padStart(3, "0");
-  const user = { fbUser: `67${stamp}`, pageId: `68${stamp}`, igId: `181${stamp}`, workspaces: [] };
-  await sandbox("users", { users: [{ id: user.fbUser, name: "Deletion Tester", pages: [{ id: user.pageId, name: "Their Page", instagram: { id: user.igId, username: `del${serial}` } }] }] });
-  for (let i = 0; i < count; i++) {
-    const ws = workspace("growth", ["owner"]);
-    const { location } = await connect(api, ws, ws.members.owner.jwt, user.fbUser);
-    assert.equal(location, `${vars.APP_URL}?meta=connected`);
-    user.workspaces.push(ws);
-  }
+/** A Facebook user with a Page and its Instagram account, connected to `count` new workspaces
+ * (or, with `existing`, one more workspace of that user). */
+async function connectedUser(count = 1, existing = null) {
+  const user = existing ?? { ...(await facebookUser("67")), workspaces: [] };
+  for (let i = 0; i < Math.max(count, existing ? 1 : 0); i++) user.workspaces.push(await connectedWorkspace(api, user));
   return user;
 }
 
@@ -81,9 +74,16 @@ const sealedTokensOf = (fbUser) =>
 test("a data deletion request removes every trace of the user in every workspace, and nobody else's", async () => {
   const user = await connectedUser(2);
   const other = await connectedUser(1);
+  other.published = await publishSomething(other, other.workspaces[0], "someone else's post");
   const published = await publishSomething(user, user.workspaces[0], "before the deletion");
   await pass();
   assert.equal(sql(`select status from public.publish_jobs where id = '${published}'`), "published");
+  // A third workspace the user published to and then disconnected: its history counts too.
+  const left = (await connectedUser(0, user)).workspaces.at(-1);
+  const leftJob = await publishSomething(user, left, "published, then the workspace disconnected");
+  await pass();
+  assert.equal((await api(`/api/meta/connection?workspace_id=${left.id}`, { method: "DELETE", jwt: left.members.owner.jwt })).status, 200);
+  assert.equal(sql(`select count(*) from public.publish_job_targets where job_id = '${leftJob}' and destination_id = '${user.pageId}'`), "1");
   const queued = await publishSomething(user, user.workspaces[1], "due, but no pass runs before the deletion");
   const userSealed = sealedTokensOf(user.fbUser);
   const otherSealed = sealedTokensOf(other.fbUser);
@@ -103,7 +103,8 @@ test("a data deletion request removes every trace of the user in every workspace
   const plaintext = await sandbox("issued-tokens");
   assert.deepEqual(tablesHolding([...needles, ...plaintext]), []);
   assert.equal(sql(`select count(*) from public.meta_connections where workspace_id in ('${user.workspaces[0].id}', '${user.workspaces[1].id}')`), "0");
-  // The history keeps the job and its outcome, not the Meta ids.
+  // The history keeps the job and its outcome, not the Meta ids, also where the user had left.
+  assert.equal(sql(`select status || '/' || external_id || '/' || coalesce(destination_id, '-') from public.publish_job_targets where job_id = '${leftJob}'`), "published/redacted/-");
   assert.equal(sql(`select status || '/' || external_id || '/' || coalesce(destination_id, '-') from public.publish_job_targets where job_id = '${published}'`), "published/redacted/-");
   assert.equal(sql(`select count(*) from public.publish_attempts where job_id = '${published}' and (external_id is not null or fbtrace_id is not null or permalink is not null)`), "0");
   assert.equal(sql(`select status from public.publish_jobs where id = '${queued}'`), "queued", "queued jobs stay queued");
@@ -131,6 +132,12 @@ test("a data deletion request removes every trace of the user in every workspace
   const second = await again.json();
   assert.notEqual(second.confirmation_code, answer.confirmation_code);
   assert.equal(worker.events("meta_data_deletion").at(-1).connections, 0);
+  // The redaction exception is the deletion function's alone: setting the flag elsewhere opens nothing.
+  const refused = spawnSync("psql", [process.env.STACK_DATABASE_URL, "-X", "-v", "ON_ERROR_STOP=1", "-c",
+    `begin; set local role service_role; set local meta_publisher.redacting = 'on';
+     update public.publish_job_targets set external_id = 'redacted' where job_id = '${other.published}'; commit;`], { encoding: "utf8" });
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /is published; only its permalink/);
   assert.equal(sql(`select count(*) from public.meta_deletion_requests where kind = 'data_deletion' and status = 'completed' and code_hash in
     (encode(sha256('${answer.confirmation_code}'), 'hex'), encode(sha256('${second.confirmation_code}'), 'hex'))`), "2");
 });

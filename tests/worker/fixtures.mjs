@@ -66,3 +66,22 @@ export async function connect(api, ws, jwt, fbUser, grant = {}) {
   const callback = await api(`/api/meta/oauth/callback?code=${encodeURIComponent(code)}&state=${encodeURIComponent(state)}`);
   return { url, state, callback, location: callback.headers.get("location") };
 }
+
+let serial = 0;
+/** A new sandbox Facebook user with one Page and the Instagram account linked to it; ids start
+ * with `prefix` (two digits) so each test file's ids are recognisable. */
+export async function facebookUser(prefix) {
+  serial += 1;
+  const stamp = `${Date.now() % 1e9}`.padStart(9, "0") + String(serial).padStart(3, "0");
+  const user = { fbUser: `${prefix}${stamp}`, pageId: `${Number(prefix) + 1}${stamp}`, igId: `178${prefix}${stamp}` };
+  await sandbox("users", { users: [{ id: user.fbUser, name: `User ${prefix}`, pages: [{ id: user.pageId, name: "Page", instagram: { id: user.igId, username: `u${prefix}${serial}` } }] }] });
+  return user;
+}
+
+/** A new Growth workspace with `roles`, connected to `user` through the OAuth flow. */
+export async function connectedWorkspace(api, user, roles = ["owner"]) {
+  const ws = workspace("growth", roles);
+  const { location } = await connect(api, ws, ws.members[roles[0]].jwt, user.fbUser);
+  assert.equal(location, `${stackVars().APP_URL}?meta=connected`);
+  return ws;
+}

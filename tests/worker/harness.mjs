@@ -4,10 +4,13 @@
 // Every console line the Worker writes is captured, so tests can assert on structured logs.
 
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
+import fs from "node:fs";
 import path from "node:path";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const BUILD = process.env.WORKER_BUILD_DIR ?? path.join(ROOT, "build");
+// Every line every Worker writes during `npm test` also goes here, for the final log hygiene check.
+const LOG_FILE = process.env.STACK_LOG_DIR ? path.join(process.env.STACK_LOG_DIR, "worker.log") : null;
 
 export function stackVars() {
   const text = process.env.STACK_WORKER_VARS;
@@ -30,7 +33,10 @@ export async function startWorker(overrides = {}, { port, images } = {}) {
     convertV4MiniflareOptions({
       cf: false,
       ...(port ? { host: "127.0.0.1", port } : {}),
-      handleStructuredLogs: (entry) => logs.push(entry),
+      handleStructuredLogs: (entry) => {
+        logs.push(entry);
+        if (LOG_FILE) fs.appendFileSync(LOG_FILE, `${JSON.stringify(entry)}\n`);
+      },
       workers: [
         {
           name: "meta-publisher",

@@ -10,7 +10,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { ROOT } from "../../scripts/lib/stack.mjs";
 import { startWorker, stackVars } from "./harness.mjs";
-import { apiOf, connect, sandbox, sql, workspace } from "./fixtures.mjs";
+import { apiOf, connectedWorkspace, facebookUser, sandbox, sql } from "./fixtures.mjs";
 
 const vars = stackVars();
 let worker;
@@ -24,16 +24,9 @@ after(async () => {
   await worker?.dispose();
 });
 
-let serial = 0;
 async function brand(api) {
-  serial += 1;
-  const stamp = `${Date.now() % 1e9}`.padStart(9, "0") + String(serial).padStart(3, "0");
-  const [fbUser, pageId, igId] = [`63${stamp}`, `64${stamp}`, `179${stamp}`];
-  await sandbox("users", { users: [{ id: fbUser, name: "Load", pages: [{ id: pageId, name: "Load Page", instagram: { id: igId, username: `load${serial}` } }] }] });
-  const ws = workspace("growth", ["owner"]);
-  const { location } = await connect(api, ws, ws.members.owner.jwt, fbUser);
-  assert.equal(location, `${vars.APP_URL}?meta=connected`);
-  return { ws, pageId, igId };
+  const user = await facebookUser("63");
+  return { ...user, ws: await connectedWorkspace(api, user) };
 }
 
 /** Inserts due jobs directly, as the host app may: `count` per target, each with its own marker. */
@@ -100,9 +93,22 @@ test("eight passes started at once over 200 due jobs post each exactly once", as
   assert.deepEqual(states.filter((s) => !s.startsWith("published/published/")), []);
 });
 
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = http.createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 /** A PostgREST of this test's own (the real binary, on the stack's database) behind a
  * Supabase-style /rest/v1 gateway, so the test can stop it and start it again. */
-async function ownPostgrest(port, gatewayPort) {
+async function ownPostgrest() {
+  // Ports the system hands out now: fixed ones can be taken by another connection's local end.
+  const port = await freePort();
   let child = null;
   const start = async () => {
     child = spawn(path.join(ROOT, ".tools/bin/postrust"), [], {
@@ -142,10 +148,10 @@ async function ownPostgrest(port, gatewayPort) {
     });
     req.pipe(upstream);
   });
-  await new Promise((resolve) => gateway.listen(gatewayPort, "127.0.0.1", resolve));
+  await new Promise((resolve) => gateway.listen(0, "127.0.0.1", resolve));
   await start();
   return {
-    url: `http://127.0.0.1:${gatewayPort}`,
+    url: `http://127.0.0.1:${gateway.address().port}`,
     start,
     stop: () => new Promise((resolve) => {
       child.once("exit", resolve);
@@ -160,7 +166,7 @@ async function ownPostgrest(port, gatewayPort) {
 }
 
 test("PostgREST stopped mid-pass: nothing is lost, and later passes finish without duplicates", async () => {
-  const rest = await ownPostgrest(55391, 55392);
+  const rest = await ownPostgrest();
   const fragile = await startWorker({ SUPABASE_URL: rest.url });
   try {
     const run = `down${crypto.randomUUID().slice(0, 6)}`;

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import { after, before, test } from "node:test";
 import { startWorker, stackVars } from "./harness.mjs";
-import { apiOf, connect, sandbox, sql, workspace } from "./fixtures.mjs";
+import { apiOf, connectedWorkspace, facebookUser, sandbox, sql, workspace } from "./fixtures.mjs";
 
 const vars = stackVars();
 let worker;
@@ -42,19 +42,11 @@ before(async () => {
 });
 after(() => worker?.dispose());
 
-let serial = 0;
 /** A Facebook user with one Page and its Instagram account, connected to a new Growth workspace. */
 async function brand() {
-  serial += 1;
-  const stamp = `${Date.now() % 1e9}`.padStart(9, "0") + String(serial).padStart(3, "0");
-  const fbUser = `61${stamp}`;
-  const pageId = `62${stamp}`;
-  const igId = `178${stamp}`;
-  await sandbox("users", { users: [{ id: fbUser, name: "Brand", pages: [{ id: pageId, name: "Brand Page", instagram: { id: igId, username: `brand${serial}` } }] }] });
-  const ws = workspace("growth", ["owner", "member"]);
-  const { location } = await connect(api, ws, ws.members.owner.jwt, fbUser);
-  assert.equal(location, `${vars.APP_URL}?meta=connected`);
-  return { ws, jwt: ws.members.member.jwt, fbUser, pageId, igId };
+  const user = await facebookUser("61");
+  const ws = await connectedWorkspace(api, user, ["owner", "member"]);
+  return { ...user, ws, jwt: ws.members.member.jwt };
 }
 
 const marker = () => `M${crypto.randomUUID().slice(0, 8)}`;

@@ -25,6 +25,7 @@ pub async fn reset(State(state): State<Shared>, body: Option<Json<Reset>>) -> Re
         app_id: world.app_id.clone(),
         app_secret: world.app_secret.clone(),
         generation: world.generation + 1,
+        token_history: std::mem::take(&mut world.token_history),
         ..World::default()
     };
     *world = fresh;
@@ -150,7 +151,30 @@ pub async fn calls(State(state): State<Shared>) -> Response {
 }
 
 /// Every token value the sandbox has issued, so tests can scan outputs for them.
-pub async fn issued_tokens(State(state): State<Shared>) -> Response {
+#[derive(Deserialize)]
+pub struct IssuedQuery {
+    /// Every token since the sandbox started, not only the current world's.
+    #[serde(default)]
+    all: bool,
+}
+
+pub async fn issued_tokens(State(state): State<Shared>, axum::extract::Query(query): axum::extract::Query<IssuedQuery>) -> Response {
     let world = state.lock();
+    if query.all {
+        return Json(json!(world.token_history)).into_response();
+    }
     Json(json!(world.tokens.keys().collect::<Vec<_>>())).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct DebugScript {
+    user_id: String,
+    #[serde(flatten)]
+    script: crate::world::DebugOverride,
+}
+
+/// Scripts what `/debug_token` answers for a user's tokens (`{}` fields: as issued).
+pub async fn script_debug_token(State(state): State<Shared>, Json(body): Json<DebugScript>) -> Response {
+    state.lock().debug_overrides.insert(body.user_id, body.script);
+    Json(json!({"status": "ok"})).into_response()
 }

@@ -194,19 +194,35 @@ pub async fn debug_token(
             return Json(json!({"data": {"is_valid": false, "error": {"code": 190, "message": "Invalid OAuth access token."}}}))
                 .into_response();
         };
-        let granular: Vec<Value> = info
-            .grant
-            .granted
+        let script = world.debug_overrides.get(&info.grant.user_id).cloned().unwrap_or_default();
+        // Page scopes name the ticked Pages; Instagram scopes the accounts linked to them.
+        let pages = &info.grant.pages;
+        let accounts: Vec<String> = world
+            .user(&info.grant.user_id)
+            .map(|user| {
+                user.pages.iter().filter(|p| pages.contains(&p.id)).filter_map(|p| p.instagram.as_ref().map(|ig| ig.id.clone())).collect()
+            })
+            .unwrap_or_default();
+        let scopes: Vec<&String> = info.grant.granted.iter().filter(|scope| !script.remove_scopes.contains(scope)).collect();
+        let granular: Vec<Value> = scopes
             .iter()
             .map(|scope| {
-                let targets: &[String] =
-                    if scope.starts_with("pages_") || scope.starts_with("instagram_") { &info.grant.pages } else { &[] };
+                let targets: Vec<&String> = if scope.starts_with("pages_") {
+                    pages.iter().collect()
+                } else if scope.starts_with("instagram_") {
+                    accounts.iter().collect()
+                } else {
+                    Vec::new()
+                };
+                let removed = script.remove_targets.get(scope.as_str()).cloned().unwrap_or_default();
+                let targets: Vec<&String> = targets.into_iter().filter(|id| !removed.contains(id)).collect();
                 json!({"scope": scope, "target_ids": targets})
             })
             .collect();
         Json(json!({"data": {
             "app_id": world.app_id, "type": "USER", "is_valid": info.valid, "user_id": info.grant.user_id,
-            "expires_at": 0, "data_access_expires_at": 0, "scopes": info.grant.granted, "granular_scopes": granular,
+            "expires_at": script.expires_at.unwrap_or(0), "data_access_expires_at": script.data_access_expires_at.unwrap_or(0),
+            "scopes": scopes, "granular_scopes": granular,
         }}))
         .into_response()
     })

@@ -68,6 +68,7 @@ pub fn app(app_id: &str, app_secret: &str) -> Router {
         .route("/_sandbox/invalidate", post(control::invalidate))
         .route("/_sandbox/calls", get(control::calls))
         .route("/_sandbox/issued-tokens", get(control::issued_tokens))
+        .route("/_sandbox/debug-token", post(control::script_debug_token))
         .route("/_sandbox/users", post(control::add_users))
         .route("/_sandbox/tokens", post(control::issue_token))
         .route("/_sandbox/latency", post(scripting::latency))

@@ -166,6 +166,25 @@ pub struct World {
     pub usage_headers: HeaderMap,
     /// Counts resets, so a call still waiting when the world was reset does not act on the new one.
     pub generation: u64,
+    /// Every token ever issued, kept across resets, so a test suite can scan all its logs.
+    pub token_history: Vec<String>,
+    /// What `/debug_token` says about a user's tokens, when a test scripted it.
+    pub debug_overrides: HashMap<String, DebugOverride>,
+}
+
+/// A scripted `/debug_token` answer for one user's tokens: another expiry, scopes withdrawn, or
+/// scopes withdrawn for some Pages / Instagram accounts only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DebugOverride {
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    #[serde(default)]
+    pub data_access_expires_at: Option<u64>,
+    #[serde(default)]
+    pub remove_scopes: Vec<String>,
+    /// scope -> target ids to leave out of that scope's `target_ids`.
+    #[serde(default)]
+    pub remove_targets: HashMap<String, Vec<String>>,
 }
 
 impl Default for World {
@@ -199,6 +218,8 @@ impl Default for World {
             latency_ms: 0,
             usage_headers: HeaderMap::new(),
             generation: 0,
+            token_history: Vec::new(),
+            debug_overrides: HashMap::new(),
         }
     }
 }
@@ -239,6 +260,7 @@ impl World {
             TokenKind::Page { .. } => "page",
         };
         let token = fresh(prefix);
+        self.token_history.push(token.clone());
         self.tokens.insert(token.clone(), TokenInfo { grant, kind, valid: true });
         token
     }
