@@ -24,6 +24,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let started = js_sys::Date::now();
     let method = http::method(&req);
     let path = req.path();
+    // Cloudflare's ray id when there is one (it ties the line to the dashboard's request view).
+    let request_id = req.headers().get("cf-ray").ok().flatten().unwrap_or_else(random_id);
     let response = match http::handle(req, &env).await {
         Ok(response) => response,
         Err(err) => http::error_response(&err)?,
@@ -33,6 +35,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         log::line(
             "request",
             json!({
+                "request_id": request_id,
                 "method": method,
                 "path": path,
                 "status": response.status_code(),
@@ -60,6 +63,12 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let store = Store::from_config(&config);
     publish::run(&config, &store, "cron", Some(cron)).await;
     token_health::run(&config, &store).await;
+}
+
+fn random_id() -> String {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn elapsed_ms(started: f64) -> u64 {

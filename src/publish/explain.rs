@@ -150,6 +150,14 @@ mod tests {
     }
 
     #[test]
+    fn the_operator_guide_lists_every_reason() {
+        let readme = include_str!("../../README.md");
+        for (code, _) in REASONS {
+            assert!(readme.contains(&format!("| `{code}` |")), "README's troubleshooting table lacks {code}");
+        }
+    }
+
+    #[test]
     fn explanations_are_single_plain_sentences() {
         for (code, explanation) in REASONS {
             for text in [explanation.summary, explanation.action] {
