@@ -296,7 +296,7 @@ async fn doctor(req: &Request, env: &Env) -> Result<Response, ApiError> {
     crate::config::check_variable(&env, "OPERATOR_TOKEN").map_err(ApiError::from)?;
     let operator = crate::config::Secret::new(env.get("OPERATOR_TOKEN").unwrap_or_default().trim().to_string());
     bearer::check(header(req, "Authorization").as_deref(), &operator)?;
-    let report = ops::doctor::report(&env).await;
+    let report = ops::doctor::report(&env, std::rc::Rc::new(super::clock::WorkerClock)).await;
     json_response(if report.ok { 200 } else { 503 }, &report)
 }
 

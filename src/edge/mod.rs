@@ -61,8 +61,10 @@ async fn scheduled(event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
         }
     };
     let store = Store::from_config(&config);
-    publish::run(&config, &store, "cron", Some(cron)).await;
-    token_health::run(&config, &store).await;
+    let summary = publish::run(&config, &store, "cron", Some(cron)).await;
+    // The health check gets what the pass left of the invocation's subrequests.
+    let left = config.publish_subrequest_budget.saturating_sub(summary.graph_calls + summary.store_calls + 1);
+    token_health::run(&config, &store, left / crate::token_health::SUBREQUESTS_PER_CHECK).await;
 }
 
 fn random_id() -> String {

@@ -12,11 +12,12 @@ use serde_json::json;
 use std::rc::Rc;
 use std::time::Duration;
 
-pub async fn run(config: &Config, store: &Store) {
+/// Checks at most `limit` connections.
+pub async fn run(config: &Config, store: &Store, limit: u32) {
     let clock = Rc::new(WorkerClock);
     let graph =
         GraphClient::from_config(config).with_timeout(Duration::from_secs(config.graph_timeout_seconds.into()), clock.clone());
-    match token_health::run(store, &graph, &Vault::from_config(config), clock.as_ref()).await {
+    match token_health::run(store, &graph, &Vault::from_config(config), clock.as_ref(), limit).await {
         Ok(results) => {
             for result in &results {
                 let outcome = match (&result.check_failed, &result.problem) {

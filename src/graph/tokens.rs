@@ -8,8 +8,11 @@ use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 pub struct TokenInfo {
-    #[serde(default)]
+    /// Required: an answer without it says nothing about the token.
     pub is_valid: bool,
+    /// Why it is not valid, when Graph says (`190` invalid, or a temporary failure).
+    #[serde(default)]
+    pub error: Option<TokenError>,
     /// Unix seconds; 0 means it does not expire by time.
     #[serde(default)]
     pub expires_at: u64,
@@ -19,6 +22,20 @@ pub struct TokenInfo {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub granular_scopes: Vec<GranularScope>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct TokenError {
+    #[serde(default)]
+    pub code: Option<i64>,
+}
+
+impl TokenInfo {
+    /// Graph could not say (an error other than an invalid token): check again later rather
+    /// than flag a connection that may be fine.
+    pub fn undecided(&self) -> bool {
+        !self.is_valid && self.error.as_ref().and_then(|e| e.code).is_some_and(|code| !matches!(code, 190 | 102))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -2,11 +2,17 @@
 //! well-formed (by name, never by value), whether Supabase (through PostgREST) and the Graph
 //! API answer with the configured credentials, and the Graph API version in use.
 
+use crate::clock::Clock;
 use crate::config::{check_variable, Config, EnvSource, VARIABLES};
 use crate::graph::{ErrorClass, GraphClient};
 use crate::store::{Store, StoreError};
 use crate::vault::AccessToken;
 use serde::Serialize;
+use std::rc::Rc;
+use std::time::Duration;
+
+/// How long each service gets to answer.
+const DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Serialize)]
 pub struct VariableCheck {
@@ -46,12 +52,19 @@ pub fn check_variables(env: &impl EnvSource) -> Vec<VariableCheck> {
 
 const NOT_CHECKED: ServiceCheck = ServiceCheck { status: "not_checked", detail: None };
 
-pub async fn report(env: &impl EnvSource) -> DoctorReport {
+pub async fn report(env: &impl EnvSource, clock: Rc<dyn Clock>) -> DoctorReport {
     let variables = check_variables(env);
     let Ok(config) = Config::from_env(env) else {
         return DoctorReport { ok: false, variables, supabase: NOT_CHECKED, graph: NOT_CHECKED, graph_api_version: None };
     };
-    let supabase = match Store::from_config(&config).ping().await {
+    let store = Store::from_config(&config);
+    let ping = store.ping();
+    futures::pin_mut!(ping);
+    let answered = match futures::future::select(ping, clock.sleep(DEADLINE)).await {
+        futures::future::Either::Left((result, _)) => result,
+        futures::future::Either::Right(_) => Err(StoreError::Unreachable),
+    };
+    let supabase = match answered {
         Ok(()) => ServiceCheck { status: "ok", detail: None },
         Err(err) => ServiceCheck {
             status: match err {
@@ -64,7 +77,7 @@ pub async fn report(env: &impl EnvSource) -> DoctorReport {
         },
     };
     // debug_token of the app's own token: answers only to the right app id and secret.
-    let graph_client = GraphClient::from_config(&config);
+    let graph_client = GraphClient::from_config(&config).with_timeout(DEADLINE, clock);
     let app_token = AccessToken::new(format!("{}|{}", config.meta_app_id, config.meta_app_secret.expose()));
     let graph = match graph_client.debug_token(&app_token).await {
         Ok(_) => ServiceCheck { status: "ok", detail: None },
@@ -74,7 +87,13 @@ pub async fn report(env: &impl EnvSource) -> DoctorReport {
                 ErrorClass::TokenInvalid | ErrorClass::PermissionMissing => "credentials_rejected",
                 _ => "error",
             },
-            detail: Some(err.to_string()),
+            // Codes and the trace id only: Graph's text can quote what it was sent.
+            detail: Some(format!(
+                "HTTP {}, code {}, fbtrace_id {}",
+                err.http_status,
+                err.code.map_or("none".into(), |c| c.to_string()),
+                err.fbtrace_id.as_deref().unwrap_or("none")
+            )),
         },
     };
     let ok = variables.iter().all(|v| v.well_formed) && supabase.status == "ok" && graph.status == "ok";

@@ -18,10 +18,10 @@ const fn says(summary: &'static str, action: &'static str) -> Explanation {
 pub const REASONS: &[(&str, Explanation)] = &[
     ("reconnect_required", says(
         "Facebook no longer accepts this workspace's connection (the password changed, the app was removed, or access expired).",
-        "Reconnect Facebook in the workspace settings, then retry the post.")),
+        "Reconnect Facebook in the workspace settings, then queue the post again.")),
     ("permission_missing", says(
         "Facebook refused because a permission the post needs was not granted or was removed.",
-        "Reconnect Facebook and keep every requested permission ticked, then retry.")),
+        "Reconnect Facebook and keep every requested permission ticked, then queue the post again.")),
     ("rate_limited", says(
         "Facebook asked us to slow down for this Page or Instagram account.",
         "Nothing to do: the post is retried automatically once the limit frees up.")),
@@ -30,10 +30,10 @@ pub const REASONS: &[(&str, Explanation)] = &[
         "Nothing to do: the post waits and goes out when the 24-hour window frees up.")),
     ("graph_unavailable", says(
         "Facebook did not complete the request because of a temporary problem on its side.",
-        "If it keeps happening, retry the post later; it was retried automatically several times.")),
+        "It was retried automatically several times; queue the post again later.")),
     ("media_fetch_failed", says(
         "Instagram could not download the image from its address.",
-        "Make sure the image URL is public and answers quickly, then retry or queue the post again.")),
+        "Make sure the image URL is public and answers quickly, then queue the post again.")),
     ("content_rejected", says(
         "Facebook or Instagram refused the content (size, format, caption or policy).",
         "Read the message from Meta, fix the image or text, and queue the post again.")),
@@ -42,13 +42,13 @@ pub const REASONS: &[(&str, Explanation)] = &[
         "An operator must finish App Review for the permissions, or give the account a role on the app.")),
     ("outcome_unknown", says(
         "The post was sent to Facebook but no answer came back, so it may already be live.",
-        "Check the Page: if the post is missing, retry it with the confirmation; if it is there, leave it.")),
+        "Check the Page: if the post is missing, ask an operator to retry it; if it is there, leave it.")),
     ("publish_unconfirmed", says(
         "Instagram did not confirm the publish; the next run checks whether it went live.",
         "Nothing to do: it is checked again automatically.")),
     ("container_unverified", says(
         "The Instagram post may already be live, but it could not be checked.",
-        "Check the Instagram account: if the post is missing, retry it with the confirmation.")),
+        "Check the Instagram account: if the post is missing, ask an operator to retry it.")),
     ("cancelled_in_flight", says(
         "The job was cancelled after Instagram had started processing the post, which may be live.",
         "Check the Instagram account and delete the post there if it should not be live.")),
@@ -57,28 +57,28 @@ pub const REASONS: &[(&str, Explanation)] = &[
         "Use a JPEG with an aspect ratio between 4:5 and 1.91:1, at most 8 MB, and queue the post again.")),
     ("container_expired", says(
         "Instagram discarded the prepared post before it could be published.",
-        "Retry the post.")),
+        "Queue the post again.")),
     ("destination_changed", says(
         "The default Instagram account changed while the post was being prepared for the old one.",
-        "Check the old account; retry with the confirmation if the post is not there.")),
+        "Check the old account; if the post is not there, ask an operator to retry it.")),
     ("invalid_content", says(
         "The post's content cannot be published as it stands.",
         "Fix the text or image as the message says and queue the post again.")),
     ("not_connected", says(
         "The workspace has no Facebook connection.",
-        "Connect Facebook in the workspace settings, then retry the post.")),
+        "Connect Facebook in the workspace settings, then queue the post again.")),
     ("no_default_page", says(
         "No default Facebook Page is chosen for the workspace.",
-        "Choose a default Page in the workspace settings, then retry the post.")),
+        "Choose a default Page in the workspace settings, then queue the post again.")),
     ("no_default_instagram_account", says(
         "No default Instagram account is chosen for the workspace.",
-        "Choose a default Instagram account in the workspace settings, then retry the post.")),
+        "Choose a default Instagram account in the workspace settings, then queue the post again.")),
     ("page_not_usable", says(
         "The chosen Page cannot be posted to with the current connection.",
         "Reconnect Facebook, tick that Page, and make sure you can create content on it.")),
     ("plan_required", says(
         "Publishing to Facebook and Instagram needs the Growth plan or higher.",
-        "Upgrade the workspace, then retry the post.")),
+        "Upgrade the workspace, then queue the post again.")),
     ("token_unreadable", says(
         "The stored connection could not be read with the service's current keys.",
         "An operator must check the token encryption keys (see the key rotation guide); the post is retried.")),
@@ -88,6 +88,12 @@ pub const REASONS: &[(&str, Explanation)] = &[
     ("meta_data_deleted", says(
         "The Facebook user asked Meta to delete their data, so the connection was removed.",
         "Connect Facebook again with an account that should publish, then queue the post again.")),
+    ("token_expiring", says(
+        "The workspace's Facebook connection expires within a week; posts still go out until then.",
+        "Reconnect Facebook in the workspace settings before it expires.")),
+    ("data_access_expiring", says(
+        "Facebook's permission to use the connection's data runs out within a week; posts still go out until then.",
+        "Reconnect Facebook in the workspace settings before it runs out.")),
     ("graph_error", says(
         "Facebook refused the request.",
         "Read the message from Meta; if it is unclear, an operator can look up its trace id.")),

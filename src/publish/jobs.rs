@@ -74,7 +74,7 @@ pub async fn create(
     let Some(connection) = connection else {
         return Err(ApiError::new(422, "not_connected", "Connect Facebook for this workspace before queueing posts"));
     };
-    if connection.status != "active" {
+    if connection.status != "active" && !super::plan::expiring_only(connection.status_reason.as_deref()) {
         return Err(ApiError::new(
             422,
             "reconnect_required",

@@ -64,6 +64,11 @@ pub fn plan(job: &ClaimedJob, vault: &Vault, jitter: f64) -> JobPlan {
     JobPlan { job_id: job.job_id.clone(), attempt: job.attempts, connection_id: job.connection_id.clone(), targets }
 }
 
+/// Whether a `needs_reauth` connection was flagged only because its token expires soon.
+pub fn expiring_only(status_reason: Option<&str>) -> bool {
+    matches!(status_reason, Some("token_expiring" | "data_access_expiring"))
+}
+
 fn pending() -> ClaimedTargetState {
     ClaimedTargetState {
         status: TargetStatus::Pending,
@@ -113,6 +118,8 @@ fn plan_target(
     };
     match job.connection_status.as_deref() {
         Some("active") => {}
+        // Flagged ahead of an expiry: the workspace is asked to reconnect, posts go out meanwhile.
+        Some("needs_reauth") if expiring_only(job.connection_status_reason.as_deref()) => {}
         status => {
             return Action::refuse(
                 "resolve",
@@ -231,6 +238,7 @@ mod tests {
             target_states: Default::default(),
             connection_id: Some("c1".into()),
             connection_status: Some("active".into()),
+            connection_status_reason: None,
             user_token_sealed: None,
             facebook_page_id: Some("101".into()),
             page_token_sealed: Some(seal("101")),
@@ -277,6 +285,12 @@ mod tests {
         let (reason, message) = refused(&plan(&revoked, &vault(), 0.5).targets[0].action);
         assert_eq!(reason, "reconnect_required");
         assert!(message.contains("needs reauth"), "{message}");
+
+        // Flagged only for an expiry days away: still publishes.
+        let mut expiring = job(&[Target::Facebook], text.clone());
+        expiring.connection_status = Some("needs_reauth".into());
+        expiring.connection_status_reason = Some("token_expiring".into());
+        assert!(matches!(plan(&expiring, &vault(), 0.5).targets[0].action, Action::Facebook { .. }));
 
         let mut free = job(&[Target::Facebook], text.clone());
         free.workspace_plan = "starter".into();

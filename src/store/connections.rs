@@ -76,6 +76,9 @@ pub struct HealthCheckDue {
     pub user_token_sealed: SealedToken,
     pub facebook_page_id: Option<String>,
     pub instagram_account_id: Option<String>,
+    /// The Page the Instagram account publishes through.
+    #[serde(default)]
+    pub instagram_page_id: Option<String>,
 }
 
 impl Store {
@@ -89,6 +92,11 @@ impl Store {
         fetch::<bool>(self.rpc("record_token_health", json!({ "p_connection_id": connection_id, "p_problem": problem })))
             .await
             .map(|_| ())
+    }
+
+    /// A check that could not be done is tried again in about an hour.
+    pub async fn defer_token_health(&self, connection_id: &str) -> Result<(), StoreError> {
+        fetch::<bool>(self.rpc("defer_token_health", json!({ "p_connection_id": connection_id }))).await.map(|_| ())
     }
 
     /// Connections across workspaces, those needing attention first (operators).

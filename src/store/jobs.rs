@@ -179,6 +179,8 @@ pub struct ClaimedJob {
     pub target_states: BTreeMap<Target, ClaimedTargetState>,
     pub connection_id: Option<String>,
     pub connection_status: Option<String>,
+    #[serde(default)]
+    pub connection_status_reason: Option<String>,
     pub user_token_sealed: Option<SealedToken>,
     pub facebook_page_id: Option<String>,
     pub page_token_sealed: Option<SealedToken>,

@@ -17,8 +17,10 @@ use crate::store::Store;
 use crate::vault::{TokenSlot, Vault};
 use serde::Serialize;
 
-/// Connections checked per invocation (one Graph call and one write each).
+/// Connections checked per invocation at most (one Graph call and one write each).
 pub const BATCH: u32 = 20;
+/// Subrequests one connection's check takes: debug_token, then recording the finding.
+pub const SUBREQUESTS_PER_CHECK: u32 = 2;
 /// A token expiring sooner than this gets its workspace asked to reconnect now.
 const EXPIRY_WARNING_SECS: u64 = 7 * 86_400;
 
@@ -65,6 +67,12 @@ pub fn assess(info: &TokenInfo, due: &HealthCheckDue, now_secs: u64) -> Option<S
             }
         }
     }
+    // Instagram publishes with the token of the Page it is linked to.
+    if let Some(page) = &due.instagram_page_id {
+        if !covers("pages_read_engagement", page) {
+            return Some(format!("permission_missing_for_page:pages_read_engagement:{page}"));
+        }
+    }
     if let Some(account) = &due.instagram_account_id {
         for scope in ["instagram_content_publish", "instagram_basic"] {
             if !covers(scope, account) {
@@ -75,9 +83,18 @@ pub fn assess(info: &TokenInfo, due: &HealthCheckDue, now_secs: u64) -> Option<S
     None
 }
 
-/// Checks the next batch of connections due today; what each check found.
-pub async fn run(store: &Store, graph: &GraphClient, vault: &Vault, clock: &dyn Clock) -> Result<Vec<HealthResult>, String> {
-    let due = store.claim_token_health_checks(BATCH).await.map_err(|err| err.to_string())?;
+/// Checks the next batch (at most `limit`) of connections due today; what each check found.
+pub async fn run(
+    store: &Store,
+    graph: &GraphClient,
+    vault: &Vault,
+    clock: &dyn Clock,
+    limit: u32,
+) -> Result<Vec<HealthResult>, String> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let due = store.claim_token_health_checks(limit.min(BATCH)).await.map_err(|err| err.to_string())?;
     let now_secs = (clock.now_ms() / 1000.0).max(0.0) as u64;
     let mut results = Vec::with_capacity(due.len());
     for connection in due {
@@ -93,6 +110,10 @@ pub async fn run(store: &Store, graph: &GraphClient, vault: &Vault, clock: &dyn 
         match vault.open(&connection.user_token_sealed, &slot) {
             Err(_) => result.check_failed = Some("token_unreadable".into()),
             Ok(token) => match graph.debug_token(&token).await {
+                Ok(info) if info.undecided() => {
+                    result.check_failed = Some("graph_unavailable".into());
+                    result.graph_error_code = info.error.and_then(|e| e.code);
+                }
                 Ok(info) => result.problem = assess(&info, &connection, now_secs),
                 Err(err) => {
                     result.check_failed = Some("graph_unavailable".into());
@@ -101,10 +122,13 @@ pub async fn run(store: &Store, graph: &GraphClient, vault: &Vault, clock: &dyn 
                 }
             },
         }
-        if result.check_failed.is_none() {
-            if let Err(err) = store.record_token_health(&connection.connection_id, result.problem.as_deref()).await {
-                result.check_failed = Some(format!("not recorded: {err}"));
-            }
+        let recorded = match result.check_failed {
+            None => store.record_token_health(&connection.connection_id, result.problem.as_deref()).await,
+            // Not done: due again in about an hour instead of tomorrow.
+            Some(_) => store.defer_token_health(&connection.connection_id).await,
+        };
+        if let Err(err) = recorded {
+            result.check_failed.get_or_insert_with(|| format!("not recorded: {err}"));
         }
         results.push(result);
     }
@@ -126,12 +150,14 @@ mod tests {
             user_token_sealed: SealedToken::from_stored("mpt1.x"),
             facebook_page_id: Some("101".into()),
             instagram_account_id: Some("1784".into()),
+            instagram_page_id: Some("102".into()),
         }
     }
 
     fn healthy() -> TokenInfo {
         TokenInfo {
             is_valid: true,
+            error: None,
             expires_at: NOW + 30 * 86_400,
             data_access_expires_at: 0,
             scopes: REQUIRED_PERMISSIONS.map(String::from).to_vec(),
@@ -174,6 +200,17 @@ mod tests {
             assess(&other_account, &due(), NOW).as_deref(),
             Some("permission_missing_for_instagram:instagram_content_publish:1784")
         );
+        let mut linked_page = healthy();
+        linked_page
+            .granular_scopes
+            .push(GranularScope { scope: "pages_read_engagement".into(), target_ids: Some(vec!["101".into()]) });
+        assert_eq!(assess(&linked_page, &due(), NOW).as_deref(), Some("permission_missing_for_page:pages_read_engagement:102"));
+        // A failure to answer is not a verdict on the token.
+        let flaky: TokenInfo = serde_json::from_str(r#"{"is_valid":false,"error":{"code":2,"message":"temporary"}}"#).unwrap();
+        assert!(flaky.undecided());
+        let dead: TokenInfo = serde_json::from_str(r#"{"is_valid":false,"error":{"code":190}}"#).unwrap();
+        assert!(!dead.undecided());
+        assert!(serde_json::from_str::<TokenInfo>(r#"{"scopes":[]}"#).is_err(), "is_valid is required");
         // Without a default there is nothing to cover.
         let mut no_defaults = due();
         no_defaults.facebook_page_id = None;

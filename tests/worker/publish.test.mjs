@@ -484,6 +484,15 @@ test("an Instagram target whose publish went unanswered is never failed or cance
   assert.match(view.target.instagram.last_error_message, /Growth plan.*may already have been published/);
   assert.equal((await ledgerFor(m)).length, 1);
   sql(`update public.workspaces set plan = 'growth' where id = '${b.ws.id}'`);
+  // The operator retries it (confirmed): the container is kept and read first, so the post that
+  // already went live settles the target instead of going out a second time.
+  const retried = await api(`/api/publish/jobs/${downgraded.id}/retry`, { method: "POST", bearer: vars.OPERATOR_TOKEN, body: { confirm_needs_review: true } });
+  assert.equal(retried.status, 200);
+  assert.equal((await retried.json()).job.results[0].status, "container_created");
+  await pass();
+  view = await job(b, downgraded.id);
+  assert.deepEqual([view.status, view.target.instagram.external_id], ["published", `container:${view.target.instagram.container_id}`]);
+  assert.equal((await ledgerFor(m)).length, 1, "still exactly once");
 
   // Cancelling it while its container waits: the job is cancelled, the target goes to review.
   const m2 = marker();
