@@ -1,7 +1,8 @@
 -- What the publish pass needs on top of 0004: a write-ahead mark for sends whose outcome could
--- be lost, a count of expired Instagram containers, the workspace's plan at claim time, and one
--- function that writes a batch of results (targets, attempt log, job releases) atomically and
--- only for jobs whose lease the pass still holds.
+-- be lost, a count of expired Instagram containers, more of what a claim returns, and one
+-- function that writes a batch of results (targets, attempt log, job releases) atomically, only
+-- under a lease the pass still holds. Cancelling never cancels an Instagram container that may
+-- already have been published.
 
 -- Set just before a Facebook post is sent, cleared when its outcome is known. A pass that finds
 -- it still set on a pending target knows an earlier pass sent the post and never heard back:
@@ -13,9 +14,10 @@ alter table public.publish_job_targets add column expired_containers integer not
 
 drop function public.claim_due_publish_jobs(integer, integer, text);
 
--- As in 0004, plus the workspace's plan, the Page the Instagram account is linked to (its token
--- is that Page's), and each target's destination, write-ahead mark and
--- expired-container count in target_states.
+-- As in 0004, plus the workspace's plan, the connection's status reason (a connection flagged
+-- only for an expiry days away still publishes), the Page the Instagram account is linked to (its
+-- token is that Page's), and each target's destination, write-ahead mark and expired-container
+-- count in target_states.
 create function public.claim_due_publish_jobs(p_limit integer, p_lease_seconds integer, p_owner text)
 returns table (
   job_id uuid,
@@ -29,6 +31,7 @@ returns table (
   target_states jsonb,
   connection_id uuid,
   connection_status text,
+  connection_status_reason text,
   user_token_sealed text,
   facebook_page_id text,
   page_token_sealed text,
@@ -76,7 +79,7 @@ begin
                    'attempts', t.attempts, 'send_started_at', t.send_started_at,
                    'expired_containers', t.expired_containers))
             from public.publish_job_targets t where t.job_id = c.id), '{}'),
-         mc.id, mc.status, mc.user_token_sealed,
+         mc.id, mc.status, mc.status_reason, mc.user_token_sealed,
          d.facebook_page_id, fp.page_token_sealed,
          d.instagram_account_id, ia.page_id, ip.page_token_sealed
     from claimed c
@@ -113,9 +116,9 @@ end;
 $$;
 
 -- Writes a batch of a pass's results in one transaction, for the jobs p_owner still holds
--- (running, leased to p_owner; another pass that took a job over after the lease expired
--- changes the owner, so a late pass writes nothing for it). Returns the ids of those jobs as a
--- JSON array.
+-- (running, leased to p_owner, lease not expired; another pass that took a job over changes the
+-- owner, so a late pass writes nothing for it). Touching the rows makes a concurrent claim
+-- re-check them. Returns the ids of those jobs as a JSON array.
 --   p_targets:  [{job_id, target, <target columns to set>...}], at most one per job and target
 --   p_attempts: [{job_id, target, attempt_number, step, ...}] rows for the attempt log
 --   p_releases: [{job_id, status, next_attempt_at, last_error}] ends the lease
@@ -138,15 +141,17 @@ begin
     raise exception 'p_targets, p_attempts and p_releases must be JSON arrays' using errcode = '22023';
   end if;
 
-  select coalesce(array_agg(h.id), '{}') into held from (
-    select j.id
-      from public.publish_jobs j
-     where j.status = 'running' and j.lease_owner = p_owner
+  -- Touching the rows (a new row version) makes a concurrent claim re-check them.
+  with mine as (
+    update public.publish_jobs j
+       set updated_at = now()
+     where j.status = 'running' and j.lease_owner = p_owner and j.lease_expires_at > now()
        and j.id in (select (x ->> 'job_id')::uuid from jsonb_array_elements(p_targets) x
                     union select (x ->> 'job_id')::uuid from jsonb_array_elements(p_attempts) x
                     union select (x ->> 'job_id')::uuid from jsonb_array_elements(p_releases) x)
-       for update
-  ) h;
+    returning j.id
+  )
+  select coalesce(array_agg(id), '{}') into held from mine;
 
   update public.publish_job_targets t
      set (status, destination_id, container_id, container_created_at, external_id, permalink,
@@ -174,6 +179,26 @@ begin
    where j.id = r.job_id and j.id = any(held);
 
   return to_jsonb(held);
+end;
+$$;
+
+-- As in 0004, except that an Instagram container that may already have been published goes to
+-- review instead of being cancelled.
+create or replace function public.publish_jobs_cancel_targets()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  update public.publish_job_targets
+     set status = 'cancelled'
+   where job_id = new.id and status in ('pending', 'failed');
+  -- A container may have been published already (an unanswered media_publish): a person checks.
+  update public.publish_job_targets
+     set status = 'needs_review', last_error_reason = 'cancelled_in_flight',
+         last_error_message = 'The job was cancelled after its Instagram media container was created; check the account before retrying'
+   where job_id = new.id and status = 'container_created';
+  return null;
 end;
 $$;
 

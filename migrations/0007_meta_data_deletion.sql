@@ -3,6 +3,8 @@
 -- never the user id in clear).
 --
 -- The rule: nothing that identifies the Facebook user survives a data deletion request.
+--   * reached: every workspace the user ever published through, also after they disconnected
+--     (meta_destination_owners remembers whose Pages and Instagram accounts were used where);
 --   * deleted: their connections in every workspace (sealed tokens with them), the Pages and
 --     Instagram accounts discovered through them, defaults pointing at those, and the affected
 --     workspaces' pending OAuth states;
@@ -12,8 +14,8 @@
 --     external_id 'redacted'; a container waiting to be published fails as `meta_data_deleted`);
 --   * kept: the jobs themselves (the workspace's own content). Queued jobs stay queued, as after
 --     a disconnect: they go out if the workspace reconnects before they are due, otherwise the
---     publish pass fails them as not connected. Jobs a pass holds at that moment lose their
---     lease, so the pass cannot write Meta ids back after the deletion.
+--     publish pass fails them as not connected. The affected jobs are locked first (in id
+--     order) and jobs a pass holds lose their lease, so no pass can write Meta ids back.
 
 create table public.meta_deletion_requests (
   id uuid primary key default gen_random_uuid(),
@@ -37,8 +39,48 @@ revoke all on public.meta_deletion_requests from public, anon, authenticated, se
 -- Written only by the functions below; the status page reads it.
 grant select on public.meta_deletion_requests to service_role;
 
+-- Which Facebook user's Pages and Instagram accounts each workspace published through, kept
+-- after a disconnect so a later deletion request still finds that history.
+create table public.meta_destination_owners (
+  fb_user_id text not null check (fb_user_id ~ '^[0-9]{1,32}$'),
+  workspace_id uuid not null references public.workspaces (id) on delete cascade,
+  destination_id text not null check (destination_id ~ '^[0-9]{1,32}$'),
+  primary key (fb_user_id, workspace_id, destination_id)
+);
+alter table public.meta_destination_owners enable row level security;
+revoke all on public.meta_destination_owners from public, anon, authenticated, service_role;
+
+insert into public.meta_destination_owners (fb_user_id, workspace_id, destination_id)
+select c.fb_user_id, c.workspace_id, p.page_id from public.meta_pages p join public.meta_connections c on c.id = p.connection_id
+union
+select c.fb_user_id, c.workspace_id, a.ig_user_id from public.meta_instagram_accounts a join public.meta_connections c on c.id = a.connection_id
+on conflict do nothing;
+
+create or replace function public.meta_remember_destination_owner()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  insert into public.meta_destination_owners (fb_user_id, workspace_id, destination_id)
+  select c.fb_user_id, c.workspace_id,
+         to_jsonb(new) ->> case when tg_table_name = 'meta_pages' then 'page_id' else 'ig_user_id' end
+    from public.meta_connections c where c.id = new.connection_id
+  on conflict do nothing;
+  return null;
+end;
+$$;
+revoke all on function public.meta_remember_destination_owner() from public, anon, authenticated;
+
+create trigger meta_pages_remember_owner after insert on public.meta_pages
+  for each row execute function public.meta_remember_destination_owner();
+create trigger meta_instagram_accounts_remember_owner after insert on public.meta_instagram_accounts
+  for each row execute function public.meta_remember_destination_owner();
+
 -- 0004's guards, with one exception: inside a data deletion (the function below sets
--- meta_publisher.redacting for its transaction), Meta ids may be removed from history.
+-- meta_publisher.redacting for its transaction, and only its owner is let through), Meta ids may
+-- be removed from history. A missing setting opens nothing.
 create or replace function public.publish_attempts_append_only()
 returns trigger
 language plpgsql
@@ -48,7 +90,9 @@ begin
   if tg_op = 'DELETE' and not exists (select 1 from public.publish_jobs j where j.id = old.job_id) then
     return old;
   end if;
-  if tg_op = 'UPDATE' and current_setting('meta_publisher.redacting', true) = 'on'
+  if tg_op = 'UPDATE' and coalesce(current_setting('meta_publisher.redacting', true), '') = 'on'
+     and current_user = (select r.rolname from pg_catalog.pg_proc p join pg_catalog.pg_roles r on r.oid = p.proowner
+                          where p.oid = 'public.delete_meta_user_data(text,text,text)'::pg_catalog.regprocedure)
      and (new.id, new.job_id, new.target, new.attempt_number, new.step, new.started_at, new.finished_at, new.outcome,
           new.graph_http_status, new.graph_error_code, new.graph_error_subcode, new.error_reason)
          is not distinct from
@@ -66,14 +110,17 @@ returns trigger
 language plpgsql
 set search_path = ''
 as $$
+declare
+  redacting boolean := coalesce(current_setting('meta_publisher.redacting', true), '') = 'on'
+    and current_user = (select r.rolname from pg_catalog.pg_proc p join pg_catalog.pg_roles r on r.oid = p.proowner
+                         where p.oid = 'public.delete_meta_user_data(text,text,text)'::pg_catalog.regprocedure);
 begin
   if new.job_id is distinct from old.job_id or new.target is distinct from old.target then
     raise exception 'a publish target cannot move to another job or target' using errcode = 'MPJ01';
   end if;
   if old.status = 'published' and (new.status <> 'published' or new.published_at is distinct from old.published_at
                                    or (new.external_id is distinct from old.external_id
-                                       and not (current_setting('meta_publisher.redacting', true) = 'on'
-                                                and new.external_id = 'redacted'))) then
+                                       and not (redacting and new.external_id = 'redacted'))) then
     raise exception 'the % target of job % is published; only its permalink may still be filled in',
       old.target, old.job_id using errcode = 'MPJ01';
   end if;
@@ -121,15 +168,21 @@ begin
   values ('data_deletion', p_code_hash, p_user_hash)
   returning id into request_id;
 
-  select coalesce(array_agg(c.id), '{}'), coalesce(array_agg(distinct c.workspace_id), '{}')
-    into connections, workspaces
-    from (select id, workspace_id from public.meta_connections where fb_user_id = p_fb_user_id for update) c;
-  select coalesce(array_agg(p.page_id), '{}'), count(*) into destinations, page_count
-    from public.meta_pages p where p.connection_id = any(connections);
-  select destinations || coalesce(array_agg(a.ig_user_id), '{}'), count(*) into destinations, account_count
-    from public.meta_instagram_accounts a where a.connection_id = any(connections);
+  select coalesce(array_agg(c.id), '{}') into connections
+    from (select id from public.meta_connections where fb_user_id = p_fb_user_id order by id for update) c;
+  select count(*) into page_count from public.meta_pages p where p.connection_id = any(connections);
+  select count(*) into account_count from public.meta_instagram_accounts a where a.connection_id = any(connections);
+  -- Everywhere the user ever published through: current connections and remembered ones.
+  select coalesce(array_agg(distinct o.workspace_id), '{}'), coalesce(array_agg(distinct o.destination_id), '{}')
+    into workspaces, destinations
+    from public.meta_destination_owners o where o.fb_user_id = p_fb_user_id;
+  select workspaces || coalesce(array_agg(distinct c.workspace_id), '{}') into workspaces
+    from public.meta_connections c where c.id = any(connections);
 
-  -- A pass holding one of these workspaces' jobs must not write Meta ids back afterwards.
+  -- Claims of these workspaces' jobs finish before this goes on, or wait until it is done.
+  perform 1 from public.publish_jobs
+   where workspace_id = any(workspaces) and status in ('queued', 'running') order by id for update;
+  -- A pass holding one of these jobs must not write Meta ids back afterwards.
   update public.publish_jobs
      set status = 'queued', lease_owner = null, lease_expires_at = null
    where workspace_id = any(workspaces) and status = 'running';
@@ -157,12 +210,13 @@ begin
   select count(*) into redacted from targets;
   perform set_config('meta_publisher.redacting', 'off', true);
   update public.publish_jobs
-     set last_error = split_part(last_error, ':', 1) || ': details removed after a Meta data deletion request'
+     set last_error = left(split_part(last_error, ':', 1), 100) || ': details removed after a Meta data deletion request'
    where workspace_id = any(workspaces) and last_error is not null;
 
   delete from public.meta_oauth_states where workspace_id = any(workspaces) and consumed_at is null;
   -- Pages, Instagram accounts and defaults follow by cascade, their tokens with them.
   delete from public.meta_connections where id = any(connections);
+  delete from public.meta_destination_owners where fb_user_id = p_fb_user_id;
 
   update public.meta_deletion_requests
      set status = 'completed', completed_at = now(), connections_affected = cardinality(connections)

@@ -126,7 +126,8 @@ mod tests {
             include_str!("pass.rs"),
             include_str!("context.rs"),
             include_str!("../../migrations/0007_meta_data_deletion.sql"),
-            include_str!("../../migrations/0008_publish_safety.sql"),
+            include_str!("../../migrations/0006_publish_pass.sql"),
+            include_str!("../../migrations/0008_operations.sql"),
         ];
         let mut missing = Vec::new();
         for source in sources {

@@ -256,7 +256,7 @@ impl Store {
         fetch(query.range(offset, offset + limit.max(1) - 1)).await
     }
 
-    /// The operator's retry (migration 0009): the job's failed and in-review targets pending
+    /// The operator's retry (migration 0008): the job's failed and in-review targets pending
     /// again, the job queued. Which targets it made pending.
     pub async fn retry_job(&self, job_id: &str, confirm_review: bool) -> Result<Vec<Target>, StoreError> {
         fetch(self.rpc("retry_publish_job", json!({ "p_job_id": job_id, "p_confirm_review": confirm_review }))).await

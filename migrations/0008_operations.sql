@@ -1,95 +1,14 @@
--- Operator tools, tightened after review:
---   * the publish claim also returns the connection's status reason: a connection flagged only
---     because its token expires within days still publishes until then;
---   * the token health check also returns the Page an Instagram account publishes through, and
---     a check that could not be done is noted (`check_failed`, status unchanged) and tried again
---     an hour later, not the next day;
---   * a health check changes updated_at only when it changes the status;
---   * the operator's retry keeps an Instagram target's container when it may have gone live, so
---     the pass reads it first (PUBLISHED settles the target) instead of publishing again.
+-- Operations: the daily token health check (which connections are due, claimed a batch at a
+-- time so a cron firing every minute checks each connection once per UTC day; a check that could
+-- not be done is noted as check_failed and tried again an hour later), and the operator's retry
+-- of a job's failed or in-review targets.
 
-drop function public.claim_due_publish_jobs(integer, integer, text);
+alter table public.meta_connections add column health_checked_at timestamptz;
+-- What the last check found wrong (null: nothing); the connection's status says what it means.
+alter table public.meta_connections add column health_problem text check (length(health_problem) <= 500);
 
-create function public.claim_due_publish_jobs(p_limit integer, p_lease_seconds integer, p_owner text)
-returns table (
-  job_id uuid,
-  workspace_id uuid,
-  workspace_plan text,
-  targets text[],
-  payload_json jsonb,
-  scheduled_at timestamptz,
-  attempts integer,
-  lease_expires_at timestamptz,
-  target_states jsonb,
-  connection_id uuid,
-  connection_status text,
-  connection_status_reason text,
-  user_token_sealed text,
-  facebook_page_id text,
-  page_token_sealed text,
-  instagram_account_id text,
-  instagram_page_id text,
-  instagram_page_token_sealed text
-)
-language plpgsql
-volatile
-set search_path = ''
-as $$
-begin
-  if p_limit is null or p_limit < 1 or p_limit > 100 then
-    raise exception 'p_limit must be between 1 and 100' using errcode = '22023';
-  end if;
-  if p_lease_seconds is null or p_lease_seconds < 10 or p_lease_seconds > 3600 then
-    raise exception 'p_lease_seconds must be between 10 and 3600' using errcode = '22023';
-  end if;
-  if p_owner is null or length(p_owner) not between 8 and 100 then
-    raise exception 'p_owner must name the pass (8 to 100 characters, unique per pass)' using errcode = '22023';
-  end if;
-  return query
-  with due as (
-    select j.id
-      from public.publish_jobs j
-     where (j.status = 'queued' and coalesce(j.next_attempt_at, j.scheduled_at) <= now())
-        or (j.status = 'running' and j.lease_expires_at <= now())
-     order by coalesce(j.next_attempt_at, j.scheduled_at), j.id
-     limit p_limit
-       for update skip locked
-  ), claimed as (
-    update public.publish_jobs j
-       set status = 'running',
-           attempts = j.attempts + 1,
-           lease_owner = p_owner,
-           lease_expires_at = now() + make_interval(secs => p_lease_seconds)
-      from due
-     where j.id = due.id
-    returning j.*
-  )
-  select c.id, c.workspace_id, w.plan, c.targets, c.payload_json, c.scheduled_at, c.attempts, c.lease_expires_at,
-         coalesce((select jsonb_object_agg(t.target, jsonb_build_object(
-                   'status', t.status, 'destination_id', t.destination_id, 'container_id', t.container_id,
-                   'container_created_at', t.container_created_at, 'external_id', t.external_id,
-                   'attempts', t.attempts, 'send_started_at', t.send_started_at,
-                   'expired_containers', t.expired_containers))
-            from public.publish_job_targets t where t.job_id = c.id), '{}'),
-         mc.id, mc.status, mc.status_reason, mc.user_token_sealed,
-         d.facebook_page_id, fp.page_token_sealed,
-         d.instagram_account_id, ia.page_id, ip.page_token_sealed
-    from claimed c
-    join public.workspaces w on w.id = c.workspace_id
-    left join public.meta_connections mc on mc.workspace_id = c.workspace_id
-    left join public.meta_defaults d on d.workspace_id = c.workspace_id and d.connection_id = mc.id
-    left join public.meta_pages fp on fp.connection_id = mc.id and fp.page_id = d.facebook_page_id
-    left join public.meta_instagram_accounts ia on ia.connection_id = mc.id and ia.ig_user_id = d.instagram_account_id
-    left join public.meta_pages ip on ip.connection_id = mc.id and ip.page_id = ia.page_id;
-end;
-$$;
-
-
-revoke all on function public.claim_due_publish_jobs(integer, integer, text) from public, anon, authenticated;
-grant execute on function public.claim_due_publish_jobs(integer, integer, text) to service_role;
-
-drop function public.claim_token_health_checks(integer);
-
+-- Up to p_limit active connections not checked yet today (UTC), or whose check failed over an
+-- hour ago, claimed for checking now. A pass that dies after claiming loses only that check.
 create function public.claim_token_health_checks(p_limit integer)
 returns table (
   connection_id uuid,
@@ -133,9 +52,7 @@ begin
 end;
 $$;
 
-revoke all on function public.claim_token_health_checks(integer) from public, anon, authenticated;
-grant execute on function public.claim_token_health_checks(integer) to service_role;
-
+-- Records a check's finding: a problem flips an active connection to needs_reauth.
 create or replace function public.record_token_health(p_connection_id uuid, p_problem text)
 returns boolean
 language plpgsql
@@ -156,7 +73,7 @@ end;
 $$;
 
 -- A check that could not be done (Graph or the keys failed): noted, never a verdict on the
--- connection, and due again in an hour (see claim_token_health_checks).
+-- connection, and due again in an hour.
 create or replace function public.defer_token_health(p_connection_id uuid)
 returns boolean
 language plpgsql
@@ -171,9 +88,12 @@ begin
 end;
 $$;
 
-revoke all on function public.defer_token_health(uuid) from public, anon, authenticated;
-grant execute on function public.defer_token_health(uuid) to service_role;
-
+-- The operator's retry: a failed or needs_review job goes back to the queue with its failed and
+-- in-review targets pending again (attempts and write-ahead marks reset; a container is kept
+-- only where it may have been published, so the pass reads it before anything else).
+-- A published target is never touched, so it is never posted again. In-review targets may be
+-- live already: they are retried only with p_confirm_review (SQLSTATE MPJ04 otherwise).
+-- Returns the targets made pending.
 create or replace function public.retry_publish_job(p_job_id uuid, p_confirm_review boolean)
 returns text[]
 language plpgsql
@@ -217,3 +137,12 @@ begin
   return retried;
 end;
 $$;
+
+revoke all on function public.claim_token_health_checks(integer) from public, anon, authenticated;
+grant execute on function public.claim_token_health_checks(integer) to service_role;
+revoke all on function public.record_token_health(uuid, text) from public, anon, authenticated;
+grant execute on function public.record_token_health(uuid, text) to service_role;
+revoke all on function public.defer_token_health(uuid) from public, anon, authenticated;
+grant execute on function public.defer_token_health(uuid) to service_role;
+revoke all on function public.retry_publish_job(uuid, boolean) from public, anon, authenticated;
+grant execute on function public.retry_publish_job(uuid, boolean) to service_role;
